@@ -1,0 +1,112 @@
+"""The Backend contract: where the bytes of blobs live.
+
+A backend stores opaque byte objects under opaque names that the Store makes
+up (never user input). It knows nothing of hashes, uploads, HTTP or metadata:
+the catalog decides what exists, the backend only holds bytes. Together,
+:meth:`Backend.put`, :meth:`Backend.open`, :meth:`Backend.remove` and
+:meth:`Backend.list` are the whole pluggable API; everything else in a
+backend module is its own business.
+
+The rules every backend follows (``tests/backend_contract.py`` checks them):
+
+* ``put(name, stream, size)`` reads *stream* to its end and stores what it
+  read under *name*. If reading raises (the Store's verifying reader raises
+  on a wrong hash or size, a client may disconnect), the exception propagates
+  and nothing is left under *name*: no partial object is ever readable.
+* ``open(name)`` returns a seekable binary reader positioned at 0 and the
+  object's size. A missing object raises :class:`~blobstore.errors.BlobNotFound`,
+  also when it disappears while being read.
+* ``remove(name)`` is idempotent: removing a missing object succeeds.
+* ``list()`` yields every stored object with its size and modification time,
+  so the garbage collector can sweep objects no catalog record points at.
+* A backend that cannot reach its storage raises
+  :class:`~blobstore.errors.Unavailable`.
+
+Backends are registered by their config ``type`` name in the
+``blobstore.backends`` entry-point group (see :mod:`blobstore.registry`), and
+built with :meth:`Backend.from_config`.
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+from collections.abc import Iterator
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from typing import BinaryIO
+from typing import ClassVar
+
+from blobstore.hashing import Readable
+
+__all__ = ["Backend", "ObjectInfo", "check_name"]
+
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+
+
+def check_name(name: str) -> str:
+    """Reject backend names that could escape a directory or a container.
+
+    The Store only makes names of hex digits and hyphens; this is a second
+    line of defence so that no backend ever builds a path from odd input.
+    """
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+        raise ValueError(f"invalid backend object name {name!r}")
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """One stored object, as :meth:`Backend.list` reports it."""
+
+    name: str
+    size: int
+    mtime: datetime
+
+
+class Backend(abc.ABC):
+    """Stores and serves byte objects by opaque name. See the module docs."""
+
+    #: The config ``type`` this backend answers to.
+    type_name: ClassVar[str] = ""
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Backend:
+        """Build the backend from its ``[backend]`` config table.
+
+        The default passes every key except ``type`` as a keyword argument.
+        """
+        kwargs = {k: v for k, v in config.items() if k != "type"}
+        return cls(**kwargs)
+
+    @abc.abstractmethod
+    def put(self, name: str, stream: Readable, size: int | None = None) -> None:
+        """Store everything *stream* yields under *name*.
+
+        :param size: the expected size when known (a hint for preallocation or
+            Content-Length; the stream itself enforces it).
+        """
+
+    @abc.abstractmethod
+    def open(self, name: str) -> tuple[BinaryIO, int]:
+        """Return a seekable reader of the object and its size."""
+
+    @abc.abstractmethod
+    def remove(self, name: str) -> None:
+        """Remove the object; a missing object is not an error."""
+
+    @abc.abstractmethod
+    def list(self) -> Iterator[ObjectInfo]:
+        """Yield every stored object."""
+
+    def check(self) -> None:  # noqa: B027 - optional hook, no-op by default
+        """Raise :class:`~blobstore.errors.Unavailable` if storage is unreachable."""
+
+    def stats(self) -> dict[str, Any]:
+        """Backend-specific figures (capacity, drive health) for /v1/stats."""
+        return {}
+
+    def close(self) -> None:  # noqa: B027 - optional hook, no-op by default
+        """Release connections and files."""

@@ -1,0 +1,187 @@
+"""The records the catalog keeps: plain immutable values, no behaviour.
+
+Times are timezone-aware UTC datetimes truncated to milliseconds (what every
+catalog can store exactly), made by :func:`utcnow` and :func:`to_millis`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
+
+from blobstore.errors import Corrupt
+
+__all__ = [
+    "BlobRecord",
+    "BlobTotals",
+    "BucketRecord",
+    "MultipartIndex",
+    "ObjectRecord",
+    "PartInfo",
+    "RefRecord",
+    "S3PartRecord",
+    "S3UploadRecord",
+    "UploadRecord",
+    "to_millis",
+    "utcnow",
+]
+
+
+def to_millis(t: datetime) -> datetime:
+    """*t* in UTC, truncated to whole milliseconds."""
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    t = t.astimezone(UTC)
+    return t.replace(microsecond=t.microsecond // 1000 * 1000)
+
+
+def utcnow() -> datetime:
+    """The current time as the catalogs store it."""
+    return to_millis(datetime.now(UTC))
+
+
+@dataclass(frozen=True, slots=True)
+class MultipartIndex:
+    """The parts of a composite blob, in order: their hashes and sizes."""
+
+    hashes: tuple[str, ...]
+    sizes: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.hashes) != len(self.sizes):
+            raise Corrupt("index size/length mismatch (database corruption?)")
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+    def __iter__(self) -> Iterator[tuple[str, int]]:
+        return iter(zip(self.hashes, self.sizes, strict=True))
+
+    @property
+    def size(self) -> int:
+        return sum(self.sizes)
+
+    def to_dict(self) -> dict[str, list]:
+        return {"hashes": list(self.hashes), "sizes": list(self.sizes)}
+
+    @classmethod
+    def from_pairs(cls, pairs: list[tuple[str, int]]) -> MultipartIndex:
+        return cls(tuple(h for h, _ in pairs), tuple(s for _, s in pairs))
+
+
+@dataclass(frozen=True, slots=True)
+class BlobRecord:
+    """``hash → where its bytes are``. The record *is* the blob's visibility.
+
+    A plain blob has a backend object ``name``; a composite blob (a finished
+    multipart upload) has no object of its own, only the ``index`` of its
+    parts, each itself a blob.
+    """
+
+    hash: str
+    size: int
+    put_time: datetime
+    name: str | None = None
+    index: MultipartIndex | None = None
+
+    @property
+    def is_composite(self) -> bool:
+        return self.index is not None
+
+
+@dataclass(frozen=True, slots=True)
+class BlobTotals:
+    """What the catalog holds: plain blobs (with bytes stored) and composites."""
+
+    blobs: int
+    bytes: int
+    composites: int
+
+
+@dataclass(frozen=True, slots=True)
+class PartInfo:
+    """One part of a native multipart upload."""
+
+    hash: str
+    size: int
+    offset: int
+    complete: bool
+
+
+@dataclass(frozen=True, slots=True)
+class UploadRecord:
+    """A native multipart upload. ``hash`` is set once it is finished."""
+
+    id: str
+    expires: datetime
+    parts: tuple[PartInfo | None, ...] = ()
+    hash: str | None = None
+    owner: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefRecord:
+    """A named reference: a GC root that pins one blob."""
+
+    name: str
+    hash: str
+    mtime: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BucketRecord:
+    name: str
+    owner: str
+    created: datetime
+    region: str = "us-east-1"
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRecord:
+    """An S3 object: ``bucket/key`` → a blob (``hash``) or a part ``index``.
+
+    ``headers`` keeps the standard headers stored with the object
+    (Content-Type, Cache-Control, ...); ``metadata`` the ``x-amz-meta-*`` ones.
+    """
+
+    bucket: str
+    key: str
+    size: int
+    etag: str
+    mtime: datetime
+    hash: str | None = None
+    index: MultipartIndex | None = None
+    content_type: str = "application/octet-stream"
+    headers: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    def blob_hashes(self) -> list[str]:
+        """The blobs this object keeps alive."""
+        if self.index is not None:
+            return list(self.index.hashes)
+        return [self.hash] if self.hash else []
+
+
+@dataclass(frozen=True, slots=True)
+class S3UploadRecord:
+    id: str
+    bucket: str
+    key: str
+    initiated: datetime
+    owner: str = ""
+    content_type: str = "application/octet-stream"
+    headers: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class S3PartRecord:
+    upload_id: str
+    number: int
+    hash: str
+    size: int
+    md5: str
+    mtime: datetime

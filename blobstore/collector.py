@@ -1,0 +1,332 @@
+"""Garbage collection: reclaim blobs that nothing references.
+
+One pass (:func:`collect`), under a lease in the catalog so only one runs
+across all nodes:
+
+1. Remove expired native uploads.
+2. **Mark.** Gather every root, in this order: native uploads (their whole
+   hash and part hashes, complete or not), S3 multipart uploads' parts,
+   named refs, S3 objects, external ref sources, the caller's refs; then the
+   parts of every composite blob that is kept. The order matters: uploads are
+   read before what is made from them (composites, S3 objects), so a
+   composite or object created during the pass was either already seen or
+   its parts were protected by its upload.
+3. **Sweep.** For every blob put at or before ``before`` and not marked,
+   delete its catalog record *on condition* that its name and put time are
+   unchanged (a concurrent put of the same content bumps the put time, and
+   the delete then matches nothing), and only then remove its backend
+   object. A failed backend remove leaves an unreachable object, never a
+   record pointing at missing bytes.
+4. **Orphans.** Backend objects no record points at (a put that crashed
+   between writing and recording, a failed remove) are removed once older
+   than ``before`` minus ``orphan_margin``: a put writes its bytes *before*
+   recording them, so a young unrecorded object may be a put in progress.
+
+Anything that creates a new reference to an *existing* blob must touch the
+blob first (``Catalog.touch_blob``), so that a pass which missed the new
+reference cannot delete it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from collections.abc import Iterable
+from dataclasses import asdict
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from blobstore.catalog.records import to_millis
+from blobstore.catalog.records import utcnow
+from blobstore.errors import BlobStoreError
+from blobstore.errors import LeaseHeld
+
+if TYPE_CHECKING:
+    from blobstore.refsources import RefSource
+    from blobstore.store import Store
+
+__all__ = ["GCStats", "LeaseLost", "collect"]
+
+log = logging.getLogger(__name__)
+
+LEASE_NAME = "gc"
+
+#: ``progress(phase, done)`` is called as a pass advances; phases are
+#: "uploads", "mark", "sweep", "orphans".
+Progress = Callable[[str, int], None]
+
+
+class LeaseLost(LeaseHeld):
+    """The GC lease was lost mid-pass (another GC took it); the pass stopped."""
+
+
+@dataclass
+class GCStats:
+    """What one pass did. ``count``/``max_size``/``mean_size`` describe the
+    kept blobs put before the cut-off (the reference's BlobStats)."""
+
+    started: str = ""
+    before: str = ""
+    duration: float = 0.0
+    uploads_expired: int = 0
+    roots: int = 0
+    scanned: int = 0
+    count: int = 0
+    max_size: int = 0
+    mean_size: int = 0
+    deleted: int = 0
+    reclaimed_bytes: int = 0
+    orphans_swept: int = 0
+    orphan_bytes: int = 0
+    errors: int = 0
+    dry_run: bool = False
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+class _Lease:
+    """Holds the catalog lease and renews it from a heartbeat thread."""
+
+    def __init__(self, store: Store, ttl: timedelta) -> None:
+        self._catalog = store.catalog
+        self._ttl = ttl
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._stop = threading.Event()
+        self.lost = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="gc-lease", daemon=True)
+
+    def __enter__(self) -> _Lease:
+        if not self._catalog.acquire_lease(
+            LEASE_NAME, self.holder, self._ttl, utcnow()
+        ):
+            raise LeaseHeld("another garbage collection is running (lease held)")
+        self._thread.start()
+        return self
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._ttl.total_seconds() / 3):
+            try:
+                ok = self._catalog.acquire_lease(
+                    LEASE_NAME, self.holder, self._ttl, utcnow()
+                )
+            except BlobStoreError as exc:
+                log.warning("gc lease renewal failed: %s", exc)
+                continue
+            if not ok:
+                self.lost.set()
+                return
+
+    def check(self) -> None:
+        if self.lost.is_set():
+            raise LeaseLost("the gc lease was lost (taken by another process); stopped")
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        if not self.lost.is_set():
+            self._catalog.release_lease(LEASE_NAME, self.holder)
+
+
+def collect(
+    store: Store,
+    refs: Iterable[str],
+    before: datetime,
+    *,
+    ref_sources: Iterable[RefSource] | None = None,
+    sweep_orphans: bool = True,
+    orphan_margin: timedelta = timedelta(hours=1),
+    dry_run: bool = False,
+    lease_ttl: timedelta = timedelta(minutes=2),
+    progress: Progress | None = None,
+) -> GCStats:
+    """Run one GC pass; see the module docstring.
+
+    :param refs: extra roots from the caller (hex hashes).
+    :param before: only blobs put at or before this time may be deleted.
+    :param ref_sources: external roots; defaults to the store's configured ones.
+    :param dry_run: count what would be deleted, delete nothing.
+    :raises LeaseHeld: another pass is running.
+    """
+    started = time.monotonic()
+    before = to_millis(before)
+    stats = GCStats(
+        started=utcnow().isoformat(), before=before.isoformat(), dry_run=dry_run
+    )
+    tick = progress or (lambda phase, n: None)
+    sources = list(store.ref_sources if ref_sources is None else ref_sources)
+    with _Lease(store, lease_ttl) as lease:
+        if not dry_run:
+            stats.uploads_expired = store.remove_expired_uploads()
+        tick("uploads", stats.uploads_expired)
+        live = _mark(store, refs, sources, before, tick)
+        stats.roots = len(live)
+        lease.check()
+        _sweep(store, live, before, stats, lease, tick)
+        if sweep_orphans:
+            _sweep_orphans(store, before - orphan_margin, stats, lease, tick)
+    stats.duration = round(time.monotonic() - started, 3)
+    log.info("gc pass done", extra={"gc": stats.to_dict()})
+    return stats
+
+
+class _RefSet:
+    """Hashes kept as 48-byte digests (half the memory of hex strings)."""
+
+    def __init__(self) -> None:
+        self._set: set[bytes] = set()
+
+    def add(self, value: object, source: str) -> None:
+        if not value:
+            return  # an unfinished upload has no whole hash yet
+        try:
+            digest = bytes.fromhex(value) if isinstance(value, str) else b""
+        except ValueError:
+            digest = b""
+        if len(digest) != 48:
+            log.warning("ignoring malformed hash %r from %s", value, source)
+            return
+        self._set.add(digest)
+
+    def __contains__(self, hash: str) -> bool:
+        return bytes.fromhex(hash) in self._set
+
+    def __len__(self) -> int:
+        return len(self._set)
+
+
+def _mark(
+    store: Store,
+    refs: Iterable[str],
+    sources: list[RefSource],
+    before: datetime,
+    tick: Progress,
+) -> _RefSet:
+    catalog = store.catalog
+    live = _RefSet()
+    for upload in catalog.iter_uploads():
+        live.add(upload.hash, "uploads")
+        for part in upload.parts:
+            if part is not None:
+                live.add(part.hash, "uploads")
+    for _, parts in catalog.iter_s3_uploads():
+        for s3part in parts:
+            live.add(s3part.hash, "s3 uploads")
+    for ref in catalog.iter_refs():
+        live.add(ref.hash, "refs")
+    for obj in catalog.iter_objects():
+        for h in obj.blob_hashes():
+            live.add(h, "s3 objects")
+    for source in sources:
+        label = source.describe()
+        for h in source.hashes():  # any failure here aborts before deleting
+            live.add(h, label)
+    for h in refs:
+        live.add(h, "caller")
+    tick("mark", len(live))
+    _mark_composites(catalog, live, before)
+    tick("mark", len(live))
+    return live
+
+
+def _mark_composites(catalog, live: _RefSet, before: datetime) -> None:
+    """Mark the parts of every kept composite."""
+    # Composites keep their parts. Kept composites are the marked ones and
+    # the young ones (which the sweep will not touch); parts may themselves
+    # be composites, so repeat until nothing new is marked.
+    pending = {c.hash: c for c in catalog.iter_composites()}
+    changed = True
+    while changed:
+        changed = False
+        for h, comp in list(pending.items()):
+            if h in live or comp.put_time > before:
+                assert comp.index is not None
+                for part in comp.index.hashes:
+                    live.add(part, "composites")
+                del pending[h]
+                changed = True
+
+
+def _sweep(
+    store: Store,
+    live: _RefSet,
+    before: datetime,
+    stats: GCStats,
+    lease: _Lease,
+    tick: Progress,
+) -> None:
+    catalog = store.catalog
+    kept_bytes = 0
+    for record in catalog.iter_blobs(put_before=before):
+        stats.scanned += 1
+        if stats.scanned % 1000 == 0:
+            lease.check()
+            tick("sweep", stats.scanned)
+        if record.hash in live:
+            stats.count += 1
+            kept_bytes += record.size
+            stats.max_size = max(stats.max_size, record.size)
+            continue
+        if stats.dry_run:
+            stats.deleted += 1
+            stats.reclaimed_bytes += 0 if record.is_composite else record.size
+            continue
+        if not catalog.delete_blob_if(record.hash, record.name, before):
+            continue  # touched or replaced concurrently: keep it
+        stats.deleted += 1
+        if record.name is None:
+            continue  # a composite has no bytes of its own
+        stats.reclaimed_bytes += record.size
+        try:
+            store.backend.remove(record.name)
+        except BlobStoreError as exc:
+            stats.errors += 1
+            log.error(
+                "cannot remove backend object %s of blob %s: %s",
+                record.name,
+                record.hash,
+                exc,
+            )
+    stats.mean_size = kept_bytes // stats.count if stats.count else 0
+    tick("sweep", stats.scanned)
+
+
+def _sweep_orphans(
+    store: Store, cutoff: datetime, stats: GCStats, lease: _Lease, tick: Progress
+) -> None:
+    batch = []
+    for obj in store.backend.list():
+        if obj.mtime <= cutoff:
+            batch.append(obj)
+        if len(batch) >= 1000:
+            _remove_orphans(store, batch, stats)
+            batch = []
+            lease.check()
+            tick("orphans", stats.orphans_swept)
+    _remove_orphans(store, batch, stats)
+    tick("orphans", stats.orphans_swept)
+
+
+def _remove_orphans(store: Store, batch: list, stats: GCStats) -> None:
+    if not batch:
+        return
+    known = store.catalog.known_names([o.name for o in batch])
+    for obj in batch:
+        if obj.name in known:
+            continue
+        stats.orphans_swept += 1
+        stats.orphan_bytes += obj.size
+        if stats.dry_run:
+            continue
+        try:
+            store.backend.remove(obj.name)
+        except BlobStoreError as exc:
+            stats.errors += 1
+            log.error("cannot remove orphan backend object %s: %s", obj.name, exc)

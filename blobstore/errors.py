@@ -1,0 +1,133 @@
+"""The one error hierarchy of blobstore.
+
+Every failure the library reports on purpose is a :class:`BlobStoreError`.
+The HTTP layer maps each class to a status once (one handler per class), so
+code that raises only has to pick the class that says what went wrong::
+
+    raise BlobNotFound(f"blob {hash!r} not found")
+
+The classes group by what the caller can do about them:
+
+* :class:`NotFound` -- the thing named does not exist (404).
+* :class:`BadParams` -- the request is wrong and retrying it unchanged will
+  fail again: malformed hashes, sizes, part numbers, wrong content (400).
+* :class:`Conflict` -- the request is well formed but clashes with the current
+  state of an upload, a lease or another writer (409).
+* :class:`Unavailable` -- a backend or catalog cannot be reached; the same
+  request may succeed later (503).
+* :class:`InsufficientStorage` -- the backend is (nearly) full (507).
+* :class:`Corrupt` -- stored data or metadata is inconsistent (500); an
+  operator should look.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BadParams",
+    "BlobNotFound",
+    "BlobStoreError",
+    "Conflict",
+    "Corrupt",
+    "HashMismatch",
+    "InsufficientStorage",
+    "LeaseHeld",
+    "NotFound",
+    "PartConflict",
+    "RefNotFound",
+    "SizeMismatch",
+    "Unavailable",
+    "UploadComplete",
+    "UploadInUse",
+    "UploadNotFound",
+]
+
+
+class BlobStoreError(Exception):
+    """Base class of every error blobstore raises on purpose.
+
+    ``code`` is a stable machine-readable name (used in JSON error bodies).
+    """
+
+    code = "internal_error"
+
+
+class NotFound(BlobStoreError):
+    code = "not_found"
+
+
+class BlobNotFound(NotFound):
+    code = "blob_not_found"
+
+
+class UploadNotFound(NotFound):
+    code = "upload_not_found"
+
+
+class RefNotFound(NotFound):
+    code = "ref_not_found"
+
+
+class BadParams(BlobStoreError):
+    """The request is invalid; retrying it unchanged fails again."""
+
+    code = "bad_params"
+
+
+class HashMismatch(BadParams):
+    """The content read does not have the hash the caller claimed."""
+
+    code = "hash_mismatch"
+
+
+class SizeMismatch(BadParams):
+    """The content is shorter or longer than the size the caller declared."""
+
+    code = "size_mismatch"
+
+
+class Conflict(BlobStoreError):
+    """The request clashes with the current state of the store."""
+
+    code = "conflict"
+
+
+class UploadComplete(Conflict):
+    """The upload is finished; its parts can no longer change."""
+
+    code = "upload_complete"
+
+
+class UploadInUse(Conflict):
+    """The upload is owned by something else."""
+
+    code = "upload_in_use"
+
+
+class PartConflict(Conflict):
+    """A part slot already holds different content, or is being written."""
+
+    code = "part_conflict"
+
+
+class LeaseHeld(Conflict):
+    """Another process holds the lease (for example, another GC is running)."""
+
+    code = "lease_held"
+
+
+class Unavailable(BlobStoreError):
+    """A backend or catalog cannot serve the request right now."""
+
+    code = "unavailable"
+
+
+class InsufficientStorage(BlobStoreError):
+    """The backend has no room for the blob."""
+
+    code = "insufficient_storage"
+
+
+class Corrupt(BlobStoreError):
+    """Stored data or metadata is inconsistent."""
+
+    code = "corrupt"

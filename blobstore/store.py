@@ -1,0 +1,502 @@
+"""The Store: content-addressed blobs, native multipart uploads, refs, GC.
+
+This is the Python Store API. It owns the rules; the catalog keeps the
+metadata and the backend keeps the bytes::
+
+    from blobstore import Store
+    from blobstore.backends.local import LocalBackend
+    from blobstore.catalog.sqlite import SQLiteCatalog
+
+    store = Store(SQLiteCatalog("data/catalog.db"), LocalBackend("data/blobs"))
+    result = store.put(open("charm.zip", "rb"))          # hash computed
+    with store.open(result.hash) as blob:
+        data = blob.read()
+
+How a put stays correct under concurrency and crashes:
+
+1. The bytes go to the backend under a fresh opaque name, through a
+   :class:`~blobstore.hashing.VerifyingReader` that raises on a wrong hash or
+   size before the backend commits anything.
+2. The blob becomes visible only when the catalog records ``hash → name``.
+   If another put of the same content won that race, this one removes its own
+   copy and touches the winner's put time.
+3. A put of content that already exists touches its put time *first* (so a
+   running GC cannot collect it), then still reads and verifies the whole
+   stream: knowing a hash is not proof of having the content.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import timedelta
+
+from blobstore.backends.base import Backend
+from blobstore.catalog.base import Catalog
+from blobstore.catalog.records import BlobRecord
+from blobstore.catalog.records import BlobTotals
+from blobstore.catalog.records import MultipartIndex
+from blobstore.catalog.records import PartInfo
+from blobstore.catalog.records import RefRecord
+from blobstore.catalog.records import UploadRecord
+from blobstore.catalog.records import to_millis
+from blobstore.catalog.records import utcnow
+from blobstore.errors import BadParams
+from blobstore.errors import BlobNotFound
+from blobstore.errors import BlobStoreError
+from blobstore.errors import Conflict
+from blobstore.errors import PartConflict
+from blobstore.errors import RefNotFound
+from blobstore.errors import UploadComplete
+from blobstore.errors import UploadInUse
+from blobstore.errors import UploadNotFound
+from blobstore.hashing import EMPTY_HASH
+from blobstore.hashing import Readable
+from blobstore.hashing import VerifyingReader
+from blobstore.hashing import check_hash
+from blobstore.multipart import DEFAULT_MAX_PART_SIZE
+from blobstore.multipart import DEFAULT_MAX_PARTS
+from blobstore.multipart import DEFAULT_MIN_PART_SIZE
+from blobstore.multipart import Limits
+from blobstore.multipart import check_parts
+from blobstore.multipart import infer_offset
+from blobstore.multipart import new_upload_id
+from blobstore.multipart import validate_part_args
+from blobstore.multipart import with_part
+from blobstore.reader import BlobReader
+from blobstore.reader import CompositeReader
+
+__all__ = ["PutResult", "Store"]
+
+log = logging.getLogger(__name__)
+
+_MAX_REF_NAME = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class PutResult:
+    """What a put stored: the content's hash and size, whether it was new
+    (False: the content already existed and was deduplicated), and its MD5
+    when asked for."""
+
+    hash: str
+    size: int
+    created: bool
+    md5: str | None = None
+
+
+class Store:
+    """A content-addressed blob store over one catalog and one backend.
+
+    :param min_part_size: every native multipart part but the last must be at
+        least this big.
+    :param max_part_size: the largest part accepted.
+    :param max_parts: part numbers run from 0 to ``max_parts - 1``.
+    :param max_upload_expiry: the furthest in the future an upload (or an
+        owner's claim on it) may expire.
+    :param ref_sources: external GC roots (see :mod:`blobstore.refsources`).
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        backend: Backend,
+        *,
+        min_part_size: int = DEFAULT_MIN_PART_SIZE,
+        max_part_size: int = DEFAULT_MAX_PART_SIZE,
+        max_parts: int = DEFAULT_MAX_PARTS,
+        max_upload_expiry: timedelta = timedelta(hours=24),
+        ref_sources: Sequence[object] = (),
+    ) -> None:
+        self.catalog = catalog
+        self.backend = backend
+        self.limits = Limits(min_part_size, max_part_size, max_parts)
+        self.max_upload_expiry = max_upload_expiry
+        self.ref_sources = list(ref_sources)
+
+    def close(self) -> None:
+        self.catalog.close()
+        self.backend.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- blobs -------------------------------------------------------------
+
+    def put(
+        self,
+        stream: Readable,
+        hash: str | None = None,
+        size: int | None = None,
+        *,
+        md5: bool = False,
+        now: datetime | None = None,
+    ) -> PutResult:
+        """Store the content of *stream*.
+
+        :param hash: the content's SHA-384, if the caller knows it; it is
+            verified while streaming. Without it, the hash is computed.
+        :param size: the content's size, if known; the stream must hold
+            exactly that many bytes.
+        :param md5: also compute the content's MD5 (``PutResult.md5``).
+        :param now: the put time to record (tests use it; defaults to now).
+        :raises BadParams: an implausible hash or negative size.
+        :raises HashMismatch: the content does not have *hash*.
+        :raises SizeMismatch: the stream is shorter or longer than *size*.
+        """
+        if hash is not None:
+            check_hash(hash)
+        if size is not None and size < 0:
+            raise BadParams(f"negative size {size}")
+        now = to_millis(now) if now is not None else utcnow()
+        if hash is not None and self.catalog.touch_blob(hash, now):
+            # Dedup: the put time is bumped before reading so that GC
+            # cannot collect the blob while we verify the content.
+            reader = VerifyingReader(stream, size, hash, md5=md5)
+            reader.drain()
+            return PutResult(hash, reader.size, False, reader.md5)
+        reader = VerifyingReader(stream, size, hash, md5=md5)
+        name = uuid.uuid4().hex
+        try:
+            self.backend.put(name, reader, size)
+            if reader.hash is None:  # the backend stopped before the end
+                reader.drain()
+        except BaseException:
+            self._discard(name)
+            raise
+        assert reader.hash is not None
+        created = self._record(BlobRecord(reader.hash, reader.size, now, name))
+        return PutResult(reader.hash, reader.size, created, reader.md5)
+
+    def _record(self, record: BlobRecord) -> bool:
+        """Make a freshly written blob visible; True if it is new.
+
+        If the content is already recorded (a concurrent put won, or a put of
+        unknown hash met existing content), keep the existing blob, touch it,
+        and remove our copy.
+        """
+        try:
+            while True:
+                if self.catalog.insert_blob(record):
+                    return True
+                if self.catalog.touch_blob(record.hash, record.put_time):
+                    break
+                # The winner vanished (collected) between the two calls: retry.
+        except BaseException:
+            self._discard(record.name)
+            raise
+        self._discard(record.name)
+        return False
+
+    def _discard(self, name: str | None) -> None:
+        if name is None:
+            return
+        try:
+            self.backend.remove(name)
+        except BlobStoreError as exc:  # the orphan sweep will get it later
+            log.warning("cannot remove unrecorded backend object %s: %s", name, exc)
+
+    def stat(self, hash: str) -> BlobRecord:
+        """The catalog record of a blob. :raises BlobNotFound:"""
+        check_hash(hash)
+        record = self.catalog.get_blob(hash)
+        if record is None:
+            raise BlobNotFound(f"blob {hash} not found")
+        return record
+
+    def exists(self, hash: str) -> bool:
+        check_hash(hash)
+        return self.catalog.get_blob(hash) is not None
+
+    def open(
+        self, hash: str, index: MultipartIndex | None = None
+    ) -> BlobReader | CompositeReader:
+        """A seekable reader of the blob (plain or composite).
+
+        With *index*, read the listed parts in order (the reference's way to
+        read a multipart blob whose index the caller kept).
+
+        :raises BlobNotFound: no such blob, or its bytes are gone.
+        """
+        if index is not None:
+            return self._open_index(index, hash)
+        record = self.stat(hash)
+        if record.index is not None:
+            return self._open_index(record.index, hash)
+        assert record.name is not None
+        try:
+            stream, size = self.backend.open(record.name)
+        except BlobNotFound:
+            raise BlobNotFound(f"blob {hash} not found") from None
+        return BlobReader(stream, size, hash)
+
+    def _open_index(self, index: MultipartIndex, hash: str | None):
+        if len(index) == 1:
+            return self.open(index.hashes[0])
+        return CompositeReader(index, hash, self.open)
+
+    def stats(self) -> BlobTotals:
+        """How many blobs the store holds and how many bytes they take."""
+        return self.catalog.blob_totals()
+
+    # -- native multipart uploads -------------------------------------------
+
+    def _expiry(self, expires: datetime | timedelta, now: datetime) -> datetime:
+        if isinstance(expires, timedelta):
+            expires = now + expires
+        expires = to_millis(expires)
+        if expires > now + self.max_upload_expiry:
+            raise BadParams(
+                f"expiry {expires.isoformat()} is too far in the future "
+                f"(maximum {self.max_upload_expiry})"
+            )
+        return expires
+
+    def new_upload(self, expires: datetime | timedelta | None = None) -> str:
+        """Start a multipart upload that expires at *expires* (a time, or a
+        duration from now; default: the maximum). Returns its id."""
+        now = utcnow()
+        when = self._expiry(
+            expires if expires is not None else self.max_upload_expiry, now
+        )
+        upload_id = new_upload_id()
+        self.catalog.insert_upload(UploadRecord(upload_id, when, ()))
+        return upload_id
+
+    def _get_upload(self, upload_id: str) -> UploadRecord:
+        record = self.catalog.get_upload(upload_id)
+        if record is None:
+            raise UploadNotFound(f"upload id {upload_id!r} not found")
+        return record
+
+    def put_part(
+        self,
+        upload_id: str,
+        part: int,
+        stream: Readable,
+        size: int,
+        hash: str,
+        offset: int | None = None,
+    ) -> bool:
+        """Upload part *part* of an upload, verifying its hash and size.
+
+        :param offset: where the part starts in the whole blob; without it the
+            part must follow the previous one, which must already be known.
+        :returns: False if the part was already complete (the stream was not
+            read), True if it was stored now.
+        """
+        validate_part_args(self.limits, part, size)
+        check_hash(hash)
+        if offset is not None and offset < 0:
+            raise BadParams(f"negative offset {offset}")
+        upload = self._get_upload(upload_id)
+        if offset is None:
+            offset = infer_offset(upload.parts, part)
+        info = PartInfo(hash, size, offset, False)
+        check_parts(self.limits, with_part(upload.parts, part, info))
+        existing = upload.parts[part] if part < len(upload.parts) else None
+        if existing is not None:
+            if existing.hash != hash:
+                raise PartConflict("hash mismatch for already uploaded part")
+            if existing.complete:
+                return False
+            # An earlier attempt failed: upload it again under the same record.
+        elif upload.hash is not None:
+            raise UploadComplete(
+                "cannot upload new part because upload is already complete"
+            )
+        elif not self.catalog.init_part(upload_id, part, info):
+            # Written *before* the data, so GC (which keeps every upload's
+            # part hashes) protects the part while it uploads.
+            self._explain_init_failure(upload_id)
+        try:
+            self.put(stream, hash, size)
+        except BlobStoreError as exc:
+            raise type(exc)(f"cannot upload part {part} ({hash}): {exc}") from exc
+        done = PartInfo(hash, size, offset, True)
+        if not self.catalog.complete_part(upload_id, part, done):
+            raise UploadNotFound("upload expired or removed")
+        return True
+
+    def _explain_init_failure(self, upload_id: str) -> None:
+        upload = self.catalog.get_upload(upload_id)
+        if upload is None:
+            raise UploadNotFound(f"upload id {upload_id!r} not found")
+        if upload.hash is not None:
+            raise UploadComplete(
+                "cannot upload new part because upload is already complete"
+            )
+        raise PartConflict(
+            "cannot update initial part record - concurrent upload of the same part?"
+        )
+
+    def finish_upload(
+        self, upload_id: str, hashes: Sequence[str]
+    ) -> tuple[MultipartIndex, str]:
+        """Finish an upload whose parts are *hashes* (parts 0..n-1, in order).
+
+        The whole blob becomes a first-class composite blob: ``open(hash)``
+        reads it. Finishing again returns the same result.
+
+        :returns: the part index and the SHA-384 of the whole content.
+        """
+        upload = self._get_upload(upload_id)
+        if len(hashes) != len(upload.parts):
+            raise BadParams(
+                f"part count mismatch (got {len(hashes)} "
+                f"but {len(upload.parts)} uploaded)"
+            )
+        for i, (want, stored) in enumerate(zip(hashes, upload.parts, strict=True)):
+            if stored is None or not stored.complete:
+                raise BadParams(f"part {i} not uploaded yet")
+            if want != stored.hash:
+                raise BadParams(
+                    f'hash mismatch on part {i} (got "{want}" want "{stored.hash}")'
+                )
+        check_parts(self.limits, upload.parts)
+        index = MultipartIndex.from_pairs([(p.hash, p.size) for p in upload.parts if p])
+        if upload.hash is not None:
+            return index, upload.hash
+        try:
+            whole = self._whole_hash(index)
+        except BlobNotFound:
+            raise UploadNotFound("upload expired or removed") from None
+        if len(index) != 1:
+            # Recorded before the upload is marked finished, so a finished
+            # upload always has its composite blob (see ARCHITECTURE.md).
+            self._record_composite(whole, index)
+        if not self.catalog.set_upload_hash(upload_id, whole):
+            raise UploadNotFound("upload expired or removed")
+        return index, whole
+
+    def _whole_hash(self, index: MultipartIndex) -> str:
+        # SHA-384 cannot be combined from the parts' digests: re-read them.
+        if len(index) == 0:
+            return EMPTY_HASH
+        if len(index) == 1:
+            return index.hashes[0]
+        with self._open_index(index, None) as reader:
+            verifier = VerifyingReader(reader, index.size)
+            verifier.drain()
+        assert verifier.hash is not None
+        return verifier.hash
+
+    def _record_composite(self, hash: str, index: MultipartIndex) -> None:
+        now = utcnow()
+        while not self.catalog.insert_blob(
+            BlobRecord(hash, index.size, now, None, index)
+        ):
+            if self.catalog.touch_blob(hash, now):
+                return
+
+    def upload_info(self, upload_id: str) -> UploadRecord:
+        """The upload's parts (None for gaps), expiry, owner and hash (once
+        finished). :raises UploadNotFound:"""
+        return self._get_upload(upload_id)
+
+    def set_owner(
+        self, upload_id: str, owner: str, expires: datetime | timedelta
+    ) -> None:
+        """Claim a finished upload for *owner* until *expires*, so nothing
+        else can claim or remove it while the owner records its index.
+        Claiming again as the same owner pushes the expiry out."""
+        if not owner:
+            raise BadParams("empty owner")
+        when = self._expiry(expires, utcnow())
+        if self.catalog.set_upload_owner(upload_id, owner, when):
+            return
+        upload = self.catalog.get_upload(upload_id)
+        if upload is None:
+            raise UploadNotFound("upload has been removed")
+        if upload.hash is None:
+            raise Conflict("cannot set owner on incomplete upload")
+        if upload.owner is not None and upload.owner != owner:
+            raise UploadInUse("upload already used by something else")
+        raise Conflict("cannot set owner for some unknown reason")
+
+    def remove_upload(self, upload_id: str) -> None:
+        """Remove an upload (its part blobs are left to GC). Removing an
+        unknown upload succeeds. :raises UploadInUse: an owner claimed it
+        concurrently."""
+        upload = self.catalog.get_upload(upload_id)
+        if upload is None:
+            return
+        if self.catalog.delete_upload(upload_id, only_unowned=upload.owner is None):
+            return
+        if self.catalog.get_upload(upload_id) is not None:
+            raise UploadInUse(f"upload {upload_id!r} was claimed while being removed")
+
+    def remove_expired_uploads(self, now: datetime | None = None) -> int:
+        """Remove every upload that expired before *now*; return how many."""
+        now = now or utcnow()
+        removed = 0
+        for upload in list(self.catalog.iter_uploads(expired_before=now)):
+            try:
+                self.remove_upload(upload.id)
+                removed += 1
+            except UploadInUse:
+                pass  # claimed (and its expiry pushed out) concurrently
+        return removed
+
+    # -- named refs ----------------------------------------------------------
+
+    def put_ref(self, name: str, hash: str) -> bool:
+        """Pin blob *hash* under *name* (a GC root). True if the ref is new.
+
+        :raises BlobNotFound: the blob is not stored.
+        """
+        _check_ref_name(name)
+        check_hash(hash)
+        now = utcnow()
+        # Touch first: a GC pass that already gathered refs will not find
+        # this one, but its conditional delete will no longer match.
+        if not self.catalog.touch_blob(hash, now):
+            raise BlobNotFound(f"blob {hash} not found")
+        return self.catalog.put_ref(name, hash, now)
+
+    def get_ref(self, name: str) -> RefRecord:
+        _check_ref_name(name)
+        ref = self.catalog.get_ref(name)
+        if ref is None:
+            raise RefNotFound(f"ref {name!r} not found")
+        return ref
+
+    def delete_ref(self, name: str) -> None:
+        _check_ref_name(name)
+        if not self.catalog.delete_ref(name):
+            raise RefNotFound(f"ref {name!r} not found")
+
+    def list_refs(
+        self, prefix: str = "", after: str = "", limit: int = 1000
+    ) -> list[RefRecord]:
+        if not 1 <= limit <= 10000:
+            raise BadParams(f"limit {limit} out of range 1..10000")
+        return self.catalog.list_refs(prefix, after, limit)
+
+    # -- garbage collection ---------------------------------------------------
+
+    def gc(self, refs: Iterable[str] = (), before: datetime | None = None, **kwargs):
+        """Collect every blob not referenced and put at or before *before*.
+
+        See :func:`blobstore.collector.collect` for the options and the
+        returned :class:`~blobstore.collector.GCStats`.
+        """
+        from blobstore.collector import collect
+
+        return collect(self, refs, before if before is not None else utcnow(), **kwargs)
+
+
+def _check_ref_name(name: str) -> None:
+    if not isinstance(name, str) or not name:
+        raise BadParams("empty ref name")
+    if len(name.encode()) > _MAX_REF_NAME:
+        raise BadParams(f"ref name longer than {_MAX_REF_NAME} bytes")
+    if any(ord(c) < 0x20 or c == "\x7f" for c in name):
+        raise BadParams(f"ref name {name!r} has control characters")
