@@ -682,6 +682,28 @@ class StoreContract:
         store.delete_ref("releases/1")
         assert store.gc([], utcnow()).deleted == 3
 
+    def test_gc_records_its_summary_in_the_catalog(self, store):
+        from blobstore.collector import last_runs
+
+        put_bytes(store, b"to be collected")
+        stats = store.gc([], utcnow())
+        recorded = last_runs(store)
+        assert recorded["last_run"]["deleted"] == stats.deleted == 1
+        assert recorded["last_run"]["reclaimed_bytes"] == 15
+        assert recorded["last_failure"] is None
+
+    def test_gc_failure_is_recorded(self, store):
+        from blobstore.collector import last_runs
+        from blobstore.refsources import IterableRefSource
+
+        def broken():
+            raise ConnectionError("refs database down")
+            yield  # pragma: no cover
+
+        with pytest.raises(ConnectionError):
+            store.gc([], utcnow(), ref_sources=[IterableRefSource(broken())])
+        assert "refs database down" in last_runs(store)["last_failure"]["error"]
+
     def test_gc_dry_run_deletes_nothing(self, store):
         h = put_bytes(store, b"doomed").hash
         stats = store.gc([], utcnow(), dry_run=True)
