@@ -233,8 +233,11 @@ class MongoCatalog(Catalog):
         if create_indexes:
             try:
                 self._create_indexes()
-            except _TRANSIENT as exc:
-                raise self._unavailable(exc) from exc
+            except BaseException as exc:
+                self.close()  # do not leak the connection pool of a failed start
+                if isinstance(exc, _TRANSIENT):
+                    raise self._unavailable(exc) from exc
+                raise
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> MongoCatalog:
