@@ -5,8 +5,10 @@ reference's), its errors, and a Store running on it."""
 from __future__ import annotations
 
 import io
+import os
 import socket
 import threading
+import warnings
 from datetime import timedelta
 
 import pytest
@@ -178,6 +180,13 @@ def test_from_config_rejects_unknown_settings():
         MongoCatalog.from_config({"type": "mongodb", "prefix": 3})
 
 
+def test_malformed_uri_is_bad_params():
+    with pytest.raises(BadParams, match="invalid MongoDB catalog uri"):
+        MongoCatalog("http://localhost:27017")
+    with pytest.raises(BadParams, match="must not be empty"):
+        MongoCatalog(database="")
+
+
 def test_unreachable_server_at_start_is_unavailable(dead_uri):
     config = {"type": "mongodb", "uri": dead_uri, "database": "d", "prefix": "p"}
     with pytest.raises(Unavailable, match=r"MongoDB catalog .*'d'.* unavailable"):
@@ -197,6 +206,36 @@ def test_unreachable_server_later_is_unavailable(dead_uri):
             catalog.check()
     finally:
         catalog.close()
+
+
+def test_a_forked_worker_gets_its_own_client(dead_uri):
+    # gunicorn forks workers from a master that may have built the catalog;
+    # a MongoClient must not be shared across fork.
+    catalog = MongoCatalog(dead_uri, create_indexes=False)
+    parent_client = catalog._client
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():
+        # Python 3.12+ warns about fork in a process with threads (pymongo's
+        # monitors); the child only checks which client it would use.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: report, then leave without running pytest's exit
+        try:
+            catalog._coll("blobref")
+            os.write(
+                write_end, b"new" if catalog._client is not parent_client else b"old"
+            )
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    try:
+        answer = os.read(read_end, 3)
+    finally:
+        os.close(read_end)
+        os.waitpid(pid, 0)
+    assert answer == b"new"
+    assert catalog._client is parent_client  # the parent keeps its own
+    catalog.close()
 
 
 def test_check_passes_on_a_live_server(catalog):

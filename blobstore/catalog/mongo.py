@@ -54,6 +54,7 @@ from typing import TypeVar
 import pymongo
 from bson.binary import Binary
 from bson.int64 import Int64
+from pymongo.errors import ConfigurationError
 from pymongo.errors import ConnectionFailure
 from pymongo.errors import DuplicateKeyError
 from pymongo.errors import ExecutionTimeout
@@ -206,6 +207,7 @@ class MongoCatalog(Catalog):
     :param create_indexes: create the indexes now (idempotent; needs the
         ``createIndex`` privilege).
     :param client_options: passed to :class:`pymongo.MongoClient`.
+    :raises BadParams: a malformed *uri* or option.
     :raises Unavailable: MongoDB cannot be reached to create the indexes.
     """
 
@@ -257,8 +259,11 @@ class MongoCatalog(Catalog):
     # -- connections ---------------------------------------------------------
 
     def _connect(self) -> Any:
-        # tz_aware: dates come back as aware UTC datetimes.
-        return pymongo.MongoClient(self._uri, tz_aware=True, **self._client_options)
+        try:
+            # tz_aware: dates come back as aware UTC datetimes.
+            return pymongo.MongoClient(self._uri, tz_aware=True, **self._client_options)
+        except ConfigurationError as exc:
+            raise BadParams(f"invalid MongoDB catalog uri or option: {exc}") from None
 
     @property
     def _db(self) -> Any:
@@ -299,7 +304,7 @@ class MongoCatalog(Catalog):
         )
 
     def check(self) -> None:
-        self._client.admin.command("ping")
+        self._db.command("ping")
 
     def close(self) -> None:
         if self._owns_client:
@@ -639,7 +644,9 @@ class MongoCatalog(Catalog):
             _mapping(doc["metadata"]),
         )
 
-    def _upsert(self, kind: str, query: Mapping[str, Any], doc: Mapping[str, Any]):
+    def _upsert(
+        self, kind: str, query: Mapping[str, Any], doc: Mapping[str, Any]
+    ) -> Any:
         coll = self._coll(kind)
         while True:
             try:
