@@ -10,14 +10,14 @@ from tests.store_contract import StoreContract
 
 @pytest.fixture(params=sorted(CATALOGS))
 def catalog(request, tmp_path):
-    catalog = CATALOGS[request.param](tmp_path)
+    catalog = CATALOGS[request.param](tmp_path, request)
     yield catalog
     catalog.close()
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def backend(request, tmp_path):
-    backend = BACKENDS[request.param](tmp_path)
+    backend = BACKENDS[request.param](tmp_path, request)
     yield backend
     backend.close()
 

@@ -37,11 +37,8 @@ Connection failures surface as :class:`~blobstore.errors.Unavailable`.
 
 from __future__ import annotations
 
-import functools
-import inspect
 import json
 import os
-from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -49,7 +46,6 @@ from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 from typing import Any
-from typing import TypeVar
 
 import pymongo
 from bson.binary import Binary
@@ -61,6 +57,7 @@ from pymongo.errors import ExecutionTimeout
 from pymongo.errors import WTimeoutError
 
 from blobstore.catalog.base import Catalog
+from blobstore.catalog.guard import guard_public_methods
 from blobstore.catalog.keys import prefix_upper_bound
 from blobstore.catalog.records import BlobRecord
 from blobstore.catalog.records import BlobTotals
@@ -93,39 +90,9 @@ _COMPLETE_CLAIM = timedelta(minutes=10)
 # and ServerSelectionTimeoutError: the same request may succeed later.
 _TRANSIENT = (ConnectionFailure, ExecutionTimeout, WTimeoutError)
 
-_F = TypeVar("_F", bound=Callable[..., Any])
 
-
-def _guard(method: _F) -> _F:
-    """Report MongoDB being unreachable as Unavailable (also from iterators)."""
-    if inspect.isgeneratorfunction(method):
-
-        @functools.wraps(method)
-        def generator(self: MongoCatalog, *args: Any, **kwargs: Any) -> Any:
-            try:
-                yield from method(self, *args, **kwargs)
-            except _TRANSIENT as exc:
-                raise self._unavailable(exc) from exc
-
-        return generator  # type: ignore[return-value]
-
-    @functools.wraps(method)
-    def call(self: MongoCatalog, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except _TRANSIENT as exc:
-            raise self._unavailable(exc) from exc
-
-    return call  # type: ignore[return-value]
-
-
-def _guard_public_methods(cls: type) -> type:
-    """Apply :func:`_guard` to every public instance method of *cls*, so no
-    method can forget it."""
-    for name, value in list(vars(cls).items()):
-        if not name.startswith("_") and inspect.isfunction(value):
-            setattr(cls, name, _guard(value))
-    return cls
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, _TRANSIENT)
 
 
 # -- conversions -------------------------------------------------------------
@@ -196,7 +163,7 @@ def _key_range(prefix: str, after: str) -> dict[str, str]:
 # -- the catalog -----------------------------------------------------------
 
 
-@_guard_public_methods
+@guard_public_methods(_transient)
 class MongoCatalog(Catalog):
     """Catalog in MongoDB database *database*, collections ``<prefix>.*``.
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from blobstore.catalog.base import Catalog
+from blobstore.catalog.guard import guard_public_methods
 from blobstore.catalog.keys import prefix_upper_bound
 from blobstore.catalog.records import BlobRecord
 from blobstore.catalog.records import BlobTotals
@@ -166,14 +167,34 @@ def _key_upper_bound(prefix: bytes) -> bytes | None:
     return stripped[:-1] + bytes([stripped[-1] + 1])
 
 
+# What "the database is busy or unreachable" looks like from sqlite3: the
+# lock wait ran out, the disk failed, the file vanished or became read-only.
+_TRANSIENT_MESSAGES = ("locked", "busy", "disk i/o error", "unable to open", "readonly")
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and any(
+        m in str(exc).lower() for m in _TRANSIENT_MESSAGES
+    )
+
+
+@guard_public_methods(_transient)
 class SQLiteCatalog(Catalog):
     """Catalog in one SQLite file. ``path`` may be ``":memory:"`` for tests
     (one shared in-process database)."""
 
     type_name = "sqlite"
 
-    def __init__(self, path: str | os.PathLike[str] = "blobstore.db") -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str] = "blobstore.db",
+        *,
+        busy_timeout: float = 60.0,
+    ) -> None:
+        """:param busy_timeout: seconds a write waits for another writer's lock
+        before the catalog reports itself :class:`Unavailable`."""
         self.path = str(path)
+        self.busy_timeout = busy_timeout
         self._memory = self.path == ":memory:"
         if self._memory:
             # A named shared-cache database, so every thread sees the same data.
@@ -192,11 +213,11 @@ class SQLiteCatalog(Catalog):
             db = sqlite3.connect(
                 self._uri,
                 uri=True,
-                timeout=60,
+                timeout=self.busy_timeout,
                 isolation_level=None,
                 check_same_thread=False,
             )
-            db.execute("PRAGMA busy_timeout = 60000")
+            db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             if not self._memory:
                 db.execute("PRAGMA journal_mode = WAL")
                 db.execute("PRAGMA synchronous = FULL")
@@ -233,11 +254,14 @@ class SQLiteCatalog(Catalog):
     def _changes(self, sql: str, args: Sequence[Any] = ()) -> int:
         return self._db.execute(sql, args).rowcount
 
+    def _unavailable(self, exc: BaseException) -> Unavailable:
+        return Unavailable(f"SQLite catalog {self.path} unavailable: {exc}")
+
     def check(self) -> None:
         try:
             self._one("SELECT 1")
         except sqlite3.Error as exc:
-            raise Unavailable(f"catalog {self.path} unavailable: {exc}") from exc
+            raise self._unavailable(exc) from exc
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)
