@@ -131,6 +131,34 @@ CREATE TABLE IF NOT EXISTS state (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+
+-- Running totals of the blobs table, kept by triggers in the same
+-- transaction as each insert or delete, so stats never scan the table.
+CREATE TABLE IF NOT EXISTS blob_totals (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    blobs INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    composites INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO blob_totals
+    SELECT 1,
+        (SELECT count(*) FROM blobs WHERE name IS NOT NULL),
+        (SELECT coalesce(sum(size), 0) FROM blobs WHERE name IS NOT NULL),
+        (SELECT count(*) FROM blobs WHERE part_index IS NOT NULL);
+CREATE TRIGGER IF NOT EXISTS blobs_count_insert AFTER INSERT ON blobs BEGIN
+    UPDATE blob_totals SET
+        blobs = blobs + (NEW.name IS NOT NULL),
+        bytes = bytes + CASE WHEN NEW.name IS NOT NULL THEN NEW.size ELSE 0 END,
+        composites = composites + (NEW.part_index IS NOT NULL)
+    WHERE id = 1;
+END;
+CREATE TRIGGER IF NOT EXISTS blobs_count_delete AFTER DELETE ON blobs BEGIN
+    UPDATE blob_totals SET
+        blobs = blobs - (OLD.name IS NOT NULL),
+        bytes = bytes - CASE WHEN OLD.name IS NOT NULL THEN OLD.size ELSE 0 END,
+        composites = composites - (OLD.part_index IS NOT NULL)
+    WHERE id = 1;
+END;
 """
 
 
@@ -352,13 +380,9 @@ class SQLiteCatalog(Catalog):
         return found
 
     def blob_totals(self) -> BlobTotals:
-        blobs, size = self._one(
-            "SELECT count(*), coalesce(sum(size), 0) FROM blobs WHERE name IS NOT NULL"
+        return BlobTotals(
+            *self._one("SELECT blobs, bytes, composites FROM blob_totals WHERE id = 1")
         )
-        (composites,) = self._one(
-            "SELECT count(*) FROM blobs WHERE part_index IS NOT NULL"
-        )
-        return BlobTotals(blobs, size, composites)
 
     # -- native multipart uploads -------------------------------------------
 
