@@ -135,7 +135,7 @@ def test_unformatted_drive_holding_objects_is_refused(tmp_path):
     put_bytes(backend, "x1", b"data")
     backend.close()
     (tmp_path / "d3" / "format.json").unlink()
-    with pytest.raises(DriveMismatch, match="no format.json"):
+    with pytest.raises(DriveMismatch, match=r"no format\.json"):
         make_set(tmp_path, 4, 2)
 
 
@@ -148,7 +148,9 @@ def test_garbage_format_file_is_refused(tmp_path):
 
 def test_format_records_the_set(tmp_path):
     make_set(tmp_path, 4, 2).close()
-    formats = [json.loads((tmp_path / f"d{i}" / "format.json").read_text()) for i in range(4)]
+    formats = [
+        json.loads((tmp_path / f"d{i}" / "format.json").read_text()) for i in range(4)
+    ]
     assert len({f["deployment_id"] for f in formats}) == 1
     assert [f["drive_index"] for f in formats] == [0, 1, 2, 3]
     assert all(f["layout"] == {"drives": 4, "parity": 2} for f in formats)

@@ -8,11 +8,12 @@ rename into the trash) cannot pull the bytes from under a reader.
 :class:`ErasureReader` is the seekable stream ``open()`` returns. It decodes
 one block at a time, when a read reaches it, from k fragments whose checksums
 match -- data shards first, since decoding them is cheapest. A fragment that
-cannot be read or fails its checksum is skipped (its shard is not tried
-again by this reader), the damage is reported through a callback so the blob
-can be healed, and the next shard is tried. When fewer than k good fragments
-of a block remain, the read raises :class:`~blobstore.errors.ReadQuorumError`:
-never wrong bytes.
+cannot be read or fails its checksum is skipped, the damage is reported
+through a callback so the blob can be healed, and the next shard is tried.
+A shard that failed to read is not tried again by this reader; one with a
+bad checksum is, after the others, since bitrot hits single blocks. When
+fewer than k good fragments of a block remain, the read raises
+:class:`~blobstore.errors.ReadQuorumError`: never wrong bytes.
 
 With one drive and no parity (k = 1, m = 0) the shard file *is* the blob, so
 the reader exposes its ``fileno()`` and keeps the file offset at the logical
@@ -197,7 +198,8 @@ class ErasureReader(io.RawIOBase):
         self._on_damage = on_damage
         self.size = shards.meta.size
         self._pos = 0
-        self._bad: set[int] = set()
+        self._suspect: set[int] = set()  # shards with a checksum mismatch
+        self._unreadable: set[int] = set()  # shards that failed to read
         self._block_no = -1
         self._block = b""
         self._passthrough: int | None = None
@@ -280,16 +282,24 @@ class ErasureReader(io.RawIOBase):
             return self._block
         meta = self._meta
         fragments: dict[int, bytes] = {}
-        for j in sorted(self._set.shards):  # data shards (0..k-1) first
+        # Data shards (0..k-1) first: decoding them is cheapest. Shards with
+        # a bad block come last but are still tried: bitrot is per block.
+        order = sorted(self._set.shards, key=lambda j: (j in self._suspect, j))
+        for j in order:
             if len(fragments) == meta.k:
                 break
-            if j in self._bad:
+            if j in self._unreadable:
                 continue
             shard = self._set.shards[j]
             data, problem = shard.fragment(block_no)
             if data is None:
-                self._bad.add(j)
-                self._on_damage(shard.drive, j, problem)
+                if problem.startswith("checksum"):
+                    if j not in self._suspect:
+                        self._on_damage(shard.drive, j, problem)
+                    self._suspect.add(j)
+                else:  # an I/O error or a short file: give up on the shard
+                    self._unreadable.add(j)
+                    self._on_damage(shard.drive, j, problem)
                 continue
             fragments[j] = data
         if len(fragments) < meta.k:
