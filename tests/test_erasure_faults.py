@@ -15,6 +15,7 @@ import pytest
 
 from blobstore.errors import BlobNotFound
 from blobstore.errors import ReadQuorumError
+from blobstore.errors import Unavailable
 from blobstore.errors import WriteQuorumError
 from blobstore.hashing import CHUNK_SIZE
 from tests.backend_contract import names
@@ -542,3 +543,20 @@ def test_multi_drive_reader_has_no_fileno(backend):
     f, _ = backend.open("nf")
     with f, pytest.raises(io.UnsupportedOperation):
         f.fileno()
+
+
+def test_check_and_stats_follow_drive_health(backend):
+    layout = backend.layout
+    backend.check()
+    offline = layout.drives - layout.write_quorum
+    for drive in backend.drives[:offline]:
+        break_drive(drive, "file")
+    backend.check()  # writes still reach a quorum
+    stats = backend.stats()
+    assert stats["drives_online"] == layout.drives - offline
+    assert [d["online"] for d in stats["drives"]] == [False] * offline + [True] * (
+        layout.drives - offline
+    )
+    break_drive(backend.drives[offline], "removed")
+    with pytest.raises(Unavailable, match="drives are online"):
+        backend.check()

@@ -26,7 +26,8 @@ import os
 import secrets
 from collections.abc import Callable
 from collections.abc import Sequence
-from typing import TypeVar
+from pathlib import Path
+from typing import Any
 
 from blobstore.backends.erasure import tmpfiles
 from blobstore.backends.erasure.codec import Codec
@@ -41,10 +42,9 @@ from blobstore.hashing import Readable
 
 __all__ = ["ShardSink", "quorum_failure", "write_all", "write_blob"]
 
-T = TypeVar("T")
 #: Runs a function on each item, in parallel where it helps; returns, per
 #: item, the result or the OSError it raised.
-Parallel = Callable[[Callable[..., T], Sequence], list]
+Parallel = Callable[[Callable[[Any], Any], Sequence[Any]], list[Any]]
 
 _FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
@@ -68,7 +68,7 @@ class ShardSink:
         self._fd = self._meta_fd = -1
         self._tmp: str | None = None
         self._meta_tmp: str | None = None
-        self._placed: list = []
+        self._placed: list[Path] = []
 
     @property
     def live(self) -> bool:
