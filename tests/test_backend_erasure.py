@@ -53,6 +53,12 @@ class TestOneDriveNoParity(ErasureContract):
     pass
 
 
+class TestThreeDrivesNoParity(ErasureContract):
+    """Striping without parity: k = 3 pieces per block, padded."""
+
+    drive_count = 3
+
+
 class TestFourDrivesTwoParity(ErasureContract):
     drive_count = 4
     parity = 2

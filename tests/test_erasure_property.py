@@ -28,7 +28,7 @@ sizes = st.one_of(
     ),
     st.integers(min_value=0, max_value=20 * BLOCK),
 )
-layouts = st.sampled_from([(1, 0), (2, 1), (4, 2), (5, 2), (6, 2)])
+layouts = st.sampled_from([(1, 0), (3, 0), (2, 1), (4, 2), (5, 2), (6, 2)])
 failure_kinds = st.sampled_from(["delete", "corrupt", "removed", "file"])
 
 

@@ -59,12 +59,12 @@ class StripeCodec:
         if self.k == 1:
             return [block]  # no copy: the fragment is the caller's buffer
         size = -(-len(block) // self.k)
-        pieces: list[bytes | memoryview] = [
-            block[i * size : (i + 1) * size] for i in range(self.k)
-        ]
-        short = size - len(pieces[-1])
-        if short:
-            pieces[-1] = bytes(pieces[-1]) + bytes(short)
+        pieces: list[bytes | memoryview] = []
+        for i in range(self.k):
+            piece = block[i * size : (i + 1) * size]
+            if len(piece) < size:  # the tail (and, for tiny blocks, after it)
+                piece = bytes(piece) + bytes(size - len(piece))
+            pieces.append(piece)
         return pieces
 
     def decode(self, fragments: dict[int, bytes], block_len: int) -> bytes:
