@@ -126,7 +126,10 @@ class ErasureBackend(Backend):
         for drive in self.drives:
             tmpfiles.sweep(drive.tmp)
         self._purger = Purger(self.drives, purge_interval)
-        self._purger.kick()  # empty what an earlier process left in the trash
+        # Empty what an earlier process left in the trash; otherwise the
+        # thread starts with the first remove (no idle thread per instance).
+        if any(_has_entries(d.trash) for d in self.drives):
+            self._purger.kick()
 
     # -- the Backend contract ------------------------------------------------
 
@@ -398,6 +401,14 @@ class ErasureBackend(Backend):
                 os.close(fd)
             return ObjectInfo(name, size, datetime.fromtimestamp(st.st_mtime, UTC))
         return None  # only dangling meta files: not an object
+
+
+def _has_entries(directory: Path) -> bool:
+    try:
+        with os.scandir(directory) as entries:
+            return any(True for _ in entries)
+    except OSError:
+        return False
 
 
 def _online(drive: Drive) -> bool:

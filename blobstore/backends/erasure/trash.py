@@ -59,9 +59,10 @@ def purge(drive: Drive) -> int:
 class Purger:
     """A background thread that empties the trash and sweeps temp areas.
 
-    It runs a cycle when :meth:`kick` is called (after a remove) and every
-    *interval* seconds. It is started on first use in each process, so a
-    backend built before a fork (gunicorn ``--preload``) gets one per worker.
+    It runs a cycle when :meth:`kick` is called (after a remove, and at start
+    when the trash is not empty) and every *interval* seconds after that. It
+    is started on first use in each process, so a backend built before a fork
+    (gunicorn ``--preload``) gets one per worker.
     """
 
     def __init__(self, drives: Sequence[Drive], interval: float) -> None:
