@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from blobstore.backends.base import Backend
+from blobstore.backends.erasure import ErasureBackend
 from blobstore.backends.local import LocalBackend
 from blobstore.backends.memory import MemoryBackend
 from blobstore.catalog.base import Catalog
@@ -37,4 +38,7 @@ CATALOGS: dict[str, Callable[[Path, Any], Catalog]] = {
 BACKENDS: dict[str, Callable[[Path, Any], Backend]] = {
     "memory": lambda tmp, request: MemoryBackend(),
     "local": lambda tmp, request: LocalBackend(tmp / "blobs"),
+    "erasure-4+2": lambda tmp, request: ErasureBackend(
+        [tmp / f"drive{i}" for i in range(4)], parity=2
+    ),
 }
