@@ -152,6 +152,7 @@ class SwiftServer:
 
     user = USER
     key = KEY
+    account = ACCOUNT
     #: S3 credentials for the ``s3api`` middleware (path-style, SigV4 or V2).
     s3_access_key = USER
     s3_secret_key = KEY
@@ -192,6 +193,24 @@ class SwiftServer:
             if "proxy-server" in line and needle in line
         ]
 
+    def wait_for_access_log(
+        self, needle: str, count: int = 1, timeout: float = 10.0
+    ) -> list[str]:
+        """Wait until the proxy has logged *count* lines mentioning *needle*
+        (log lines arrive over UDP, a moment after the response) and return
+        them all."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = self.access_log(needle)
+            if len(lines) >= count:
+                return lines
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"the proxy logged {len(lines)} of {count} lines with {needle!r}:"
+                    f"\n{self.log_tail()}"
+                )
+            time.sleep(0.02)
+
     def flush_tokens(self) -> None:
         """Invalidate every tempauth token (memcached ``flush_all``)."""
         with socket.create_connection(("127.0.0.1", self.ports["memcached"])) as s:
@@ -210,8 +229,24 @@ class SwiftServer:
         finally:
             self.start_proxy()
 
-    def stop_proxy(self) -> None:
-        self._stop(self._procs["proxy"])
+    @contextlib.contextmanager
+    def outage(self) -> Iterator[None]:
+        """Make sure the proxy runs again after the block, however the block
+        stopped it (for tests that stop it midway with :meth:`stop_proxy`)."""
+        try:
+            yield
+        finally:
+            if not self.proxy_running():
+                self.start_proxy()
+
+    def proxy_running(self) -> bool:
+        p = self._procs["proxy"].popen
+        return p is not None and p.poll() is None
+
+    def stop_proxy(self, *, kill: bool = False) -> None:
+        """Stop the proxy: SIGTERM, or SIGKILL with *kill* (a crash: open
+        connections are cut at once instead of being allowed to finish)."""
+        self._stop(self._procs["proxy"], kill=kill)
 
     def start_proxy(self) -> None:
         proc = self._procs["proxy"]
@@ -300,15 +335,21 @@ class SwiftServer:
                 start_new_session=True,
             )
 
-    def _stop(self, proc: _Proc) -> None:
+    def _stop(self, proc: _Proc, *, kill: bool = False) -> None:
         p = proc.popen
         if p is None or p.poll() is not None:
             return
-        p.send_signal(signal.SIGTERM)
+        # The process leads its own group (start_new_session), which holds
+        # only it and its workers; while it is not yet reaped, its id cannot
+        # name anything else, so signalling the group is exact.
+        if kill:
+            os.killpg(p.pid, signal.SIGKILL)
+        else:
+            p.send_signal(signal.SIGTERM)
         try:
             p.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            p.kill()
+            os.killpg(p.pid, signal.SIGKILL)
             p.wait(timeout=10)
 
     def _failure(self, proc: _Proc, what: str) -> SwiftStartError:

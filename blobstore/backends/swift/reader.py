@@ -1,8 +1,9 @@
 """A seekable reader of one Swift object, fetched lazily with ranged GETs.
 
 Nothing is fetched until the first read. A read at position *p* opens a
-ranged GET for a window that starts at *p*: 1 MiB at first, doubling while
-the caller keeps reading sequentially, up to ``read_ahead`` bytes. The
+ranged GET for a window that starts at *p*: as big as that read (at least
+64 KiB) at first, doubling while the caller keeps reading sequentially, up to
+``read_ahead`` bytes. The
 window's body is streamed into the caller's buffers (never held whole), so a
 seek followed by a small read costs one small request, and a sequential read
 of a huge object costs few requests and constant memory. A seek away from
@@ -31,7 +32,7 @@ from blobstore.hashing import CHUNK_SIZE
 
 __all__ = ["SwiftReader"]
 
-_FIRST_WINDOW = CHUNK_SIZE
+_FIRST_WINDOW = 64 * 1024
 
 
 class SwiftReader(io.RawIOBase):
@@ -56,6 +57,7 @@ class SwiftReader(io.RawIOBase):
         # The open window: its body, connection, and where the body is.
         self._body = None
         self._lease: tuple[Connection, str | None] | None = None
+        self._body_start = 0
         self._body_pos = 0
         self._body_end = 0
         #: Ranged GETs issued so far (the tests check laziness with it).
@@ -139,8 +141,11 @@ class SwiftReader(io.RawIOBase):
         self._pos += k
         self._body_pos += k
         if self._body_pos >= self._body_end:
-            # Window done: give the connection back, read further next time.
-            self._window = min(self._window * 2, self._max_window)
+            # Window done: give the connection back; the next one (if the
+            # caller reads on from here) is twice as big.
+            self._window = min(
+                2 * (self._body_end - self._body_start), self._max_window
+            )
             self._drop_window(healthy=True)
         return k
 
@@ -167,6 +172,7 @@ class SwiftReader(io.RawIOBase):
                 raise BlobNotFound(f"backend object {self._where} not found") from None
             raise translate(exc, f"read object {self._where}") from exc
         self._body = body
+        self._body_start = start
         self._body_pos = start
         self._body_end = end
         expected = f"bytes {start}-{end - 1}/{self.size}"

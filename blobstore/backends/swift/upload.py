@@ -1,7 +1,7 @@
 """Putting one object into Swift straight from a stream.
 
 Nothing is buffered beyond one chunk. Three shapes, chosen by what the first
-:data:`BUFFER` bytes show:
+:data:`BUFFER` bytes (or ``segment_size``, if smaller) show:
 
 * **Small** (the whole stream fits in the first chunk): read it all, which
   also lets the Store's :class:`~blobstore.hashing.VerifyingReader` check the
@@ -148,8 +148,9 @@ class Uploader:
         source = _Source(stream)
         written: list[tuple[str, str]] = []  # (container, object) to undo
         try:
-            first = source.read_prefix(BUFFER + 1)
-            if source.eof and len(first) <= BUFFER:
+            small = min(BUFFER, self.segment_size)
+            first = source.read_prefix(small + 1)
+            if source.eof and len(first) <= small:
                 self._put_small(name, first, written)
                 return
             source.unread(first)
