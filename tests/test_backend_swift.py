@@ -13,15 +13,18 @@ import hmac
 import io
 import os
 import threading
+import tomllib
 import urllib.request
 import uuid
 from email.utils import formatdate
+from pathlib import Path
 
 import pytest
 from swiftclient.client import Connection
 
 from blobstore import Store
 from blobstore.backends.swift import SwiftBackend
+from blobstore.backends.swift.config import SwiftConfig
 from blobstore.backends.swift.upload import BUFFER
 from blobstore.catalog.sqlite import SQLiteCatalog
 from blobstore.errors import BadParams
@@ -162,6 +165,24 @@ def test_bad_config_is_a_clear_error(overrides, message):
     config.update(overrides)
     with pytest.raises(BadParams, match=message):
         SwiftBackend(**config)
+
+
+def test_example_configs_are_valid():
+    config_dir = Path(__file__).parent.parent / "config"
+    table = tomllib.loads((config_dir / "swift-tempauth.toml").read_text())["backend"]
+    config = SwiftConfig.from_mapping(table)
+    assert config.auth_version == "1.0"
+    assert config.segments == "blobstore_segments"
+    table = tomllib.loads((config_dir / "swift-keystone.toml").read_text())["backend"]
+    try:
+        config = SwiftConfig.from_mapping(table)
+    except BadParams as exc:  # only when python-keystoneclient is missing
+        assert "python-keystoneclient" in str(exc)
+    else:
+        kwargs = config.connection_kwargs()
+        assert kwargs["auth_version"] == "3"
+        assert kwargs["os_options"]["project_name"] == "artifacts"
+        assert kwargs["os_options"]["region_name"] == "RegionOne"
 
 
 def test_missing_container_with_create_disabled(make_backend):
@@ -429,9 +450,29 @@ def test_concurrent_calls_share_one_renewed_token(make_backend, swift_server):
     for t in threads:
         t.join()
     assert not errors
-    # Afterwards every pooled connection carries the newest token.
-    tokens = {conn.token for conn in backend._pool._idle}
-    assert tokens == {backend._pool.token}
+
+
+def test_a_renewed_token_is_shared_by_the_pool(make_backend, swift_server, swift):
+    # One connection re-authenticates; the others get its token when they
+    # are next handed out, instead of each meeting a 401 and logging in.
+    backend = make_backend()
+    pool = backend._pool
+    a, handed_a = pool.acquire()
+    b, handed_b = pool.acquire()
+    assert a is not b and a.token == b.token == pool.token
+    swift_server.flush_tokens()
+    a.head_container(backend.container)  # 401, log in, retry
+    pool.release(a, handed_a, healthy=True)
+    pool.release(b, handed_b, healthy=True)  # stale token: not published
+    proxy_logged_everything_before(swift_server, swift)
+    logins = len(swift_server.access_log(" GET /auth/v1.0 "))
+    conns = [pool.acquire(), pool.acquire()]
+    assert {conn.token for conn, _ in conns} == {a.token} != {handed_a}
+    for conn, handed in conns:
+        conn.head_container(backend.container)
+        pool.release(conn, handed, healthy=True)
+    proxy_logged_everything_before(swift_server, swift)
+    assert len(swift_server.access_log(" GET /auth/v1.0 ")) == logins
 
 
 # -- outages ----------------------------------------------------------------------

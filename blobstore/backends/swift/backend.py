@@ -165,7 +165,8 @@ class SwiftBackend(Backend):
             raise translate(exc, f"list container '{self.container}'") from exc
 
     def check(self) -> None:
-        self._ensure_ready()
+        # One attempt, no retries: a readiness probe wants a quick answer.
+        self._ensure_ready(retries=0)
         try:
             with self._pool.connection(retries=0) as conn:
                 conn.head_container(self.container)
@@ -198,7 +199,7 @@ class SwiftBackend(Backend):
 
     # -- internals ---------------------------------------------------------------
 
-    def _ensure_ready(self) -> None:
+    def _ensure_ready(self, *, retries: int | None = None) -> None:
         """Create the containers if missing and learn Swift's limits, once."""
         if self._ready:
             return
@@ -206,10 +207,10 @@ class SwiftBackend(Backend):
             if self._ready:
                 return
             try:
-                with self._pool.connection() as conn:
+                with self._pool.connection(retries=retries) as conn:
                     for container in (self.container, self.segments):
                         self._ensure_container(conn, container)
-                    info = conn.get_capabilities()
+                    info = _capabilities(conn)
             except SWIFT_ERRORS as exc:
                 raise translate(exc, f"set up container '{self.container}'") from exc
             self._apply_limits(info)
@@ -241,6 +242,17 @@ class SwiftBackend(Backend):
             log.warning("Swift at %s does not report SLO support", self.config.auth_url)
         else:
             self._uploader.max_segments = int(slo.get("max_manifest_segments", 1000))
+
+
+def _capabilities(conn: Connection) -> Mapping[str, Any]:
+    """Swift's /info, or nothing if this cluster does not publish it."""
+    try:
+        return conn.get_capabilities()
+    except SWIFT_ERRORS as exc:
+        if getattr(exc, "http_status", None) is None:
+            raise  # Swift unreachable: not ready
+        log.warning("Swift does not publish /info (%s); assuming its defaults", exc)
+        return {}
 
 
 def _valid(name: str) -> bool:

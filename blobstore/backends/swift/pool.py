@@ -7,7 +7,8 @@ safe to share between threads. The pool hands each operation a connection of
 its own and keeps up to ``size`` idle ones for reuse. The token is shared: a
 connection that re-authenticated publishes its new token when it comes back,
 and every connection handed out afterwards starts with it, so an expired
-token costs one re-auth, not one per pooled connection.
+token is renewed once (or once per request in flight when it expired), not
+once per pooled connection.
 """
 
 from __future__ import annotations
