@@ -343,26 +343,40 @@ def test_small_put_with_wrong_hash_sends_nothing(make_backend, swift, swift_serv
 # -- reads -----------------------------------------------------------------------
 
 
-def test_seek_and_read_fetch_only_a_window(make_backend, swift_server):
+def test_seek_and_read_fetch_only_small_windows(make_backend, swift_server):
     backend = make_backend()
     size = 8 * MIB
     backend.put("lazy", DataSource(size, 5), size)
     expected = DataSource(size, 5).readall()
-    f, _ = backend.open("lazy")
+    f, got = backend.open("lazy")
     with f:
+        assert got == size  # from the first window's Content-Range
         f.seek(6 * MIB + 3)
         assert f.read(10) == expected[6 * MIB + 3 : 6 * MIB + 13]
-        assert f.requests == 1
-    # The proxy sent one bounded range, not the object.
+        assert f.requests == 2  # the first window, then one at 6 MiB
+    # The proxy sent two small ranges, not the object.
     needle = f" GET /v1/{swift_server.account}/{backend.container}/lazy "
-    gets = swift_server.wait_for_access_log(needle)
-    assert len(gets) == 1
-    fields = gets[0].split()
-    status = fields[fields.index("GET") + 3]
-    sent = fields[fields.index("GET") + 8]
-    # 499: the reader closed the window with bytes unread, as it should.
-    assert status in ("206", "499")
-    assert int(sent) <= 64 * KIB
+    gets = swift_server.wait_for_access_log(needle, 2)
+    assert len(gets) == 2
+    for line in gets:
+        fields = line.split()
+        status = fields[fields.index("GET") + 3]
+        sent = fields[fields.index("GET") + 8]
+        # 499: the reader closed a window with bytes unread, as it should.
+        assert status in ("206", "499")
+        assert int(sent) <= 64 * KIB
+
+
+def test_small_object_is_read_with_one_request(make_backend, swift_server):
+    backend = make_backend()
+    backend.put("tiny", io.BytesIO(b"tiny blob"), 9)
+    backend.put("empty", io.BytesIO(b""), 0)
+    for name, data in (("tiny", b"tiny blob"), ("empty", b"")):
+        f, size = backend.open(name)
+        with f:
+            assert size == len(data)
+            assert f.read() == data
+            assert f.requests == 1
 
 
 def test_sequential_read_grows_its_window(make_backend):
@@ -373,8 +387,9 @@ def test_sequential_read_grows_its_window(make_backend):
     with f:
         reader = VerifyingReader(f, size)
         reader.drain()
-        # 1 + 2 + 4 MiB windows, then the last 1 MiB.
-        assert f.requests == 4
+        # The first 64 KiB window, then the rest of the first 1 MiB read,
+        # then windows twice as big each time: 1.9, 3.75 MiB, the rest.
+        assert f.requests == 5
     assert reader.hash == DataSource.digest(size, 1)
 
 
@@ -385,7 +400,8 @@ def test_read_ahead_bounds_the_window(make_backend):
     f, _ = backend.open("bounded")
     with f:
         assert len(f.read()) == size
-        assert f.requests == 4
+        # The first 64 KiB window, then four of at most 1 MiB.
+        assert f.requests == 5
 
 
 def test_object_removed_while_read_is_not_found(make_backend):
@@ -394,7 +410,7 @@ def test_object_removed_while_read_is_not_found(make_backend):
     backend.put("vanishing", DataSource(size, 2), size)
     f, _ = backend.open("vanishing")
     with f:
-        assert len(f.read(MIB)) == MIB  # exactly the first window
+        assert len(f.read(MIB)) == MIB  # ends exactly where a window ends
         backend.remove("vanishing")
         with pytest.raises(BlobNotFound):
             f.read(MIB)

@@ -6,8 +6,9 @@ How each operation maps onto Swift (the modules beside this one do the work):
   hashes it, as one object or, above ``segment_size``, as a Static Large
   Object whose segments live in ``<container>_segments``
   (:mod:`~blobstore.backends.swift.upload`).
-* ``open`` HEADs the object for its size and returns a lazy, seekable reader
-  that fetches ranged windows (:mod:`~blobstore.backends.swift.reader`).
+* ``open`` GETs the object's first window (which also gives its size) and
+  returns a seekable reader that fetches further ranged windows as it is
+  read (:mod:`~blobstore.backends.swift.reader`).
 * ``remove`` deletes the object (an SLO's manifest first, so readers see it
   gone at once), then whatever segments are stored under its name. Both
   steps treat "not found" as done, so it is idempotent, and a remove that
@@ -55,7 +56,6 @@ from blobstore.backends.swift.pool import translate
 from blobstore.backends.swift.reader import SwiftReader
 from blobstore.backends.swift.upload import Uploader
 from blobstore.errors import BadParams
-from blobstore.errors import BlobNotFound
 from blobstore.errors import Unavailable
 from blobstore.hashing import Readable
 
@@ -102,20 +102,10 @@ class SwiftBackend(Backend):
 
     def open(self, name: str) -> tuple[BinaryIO, int]:
         check_name(name)
-        try:
-            with self._pool.connection() as conn:
-                headers = conn.head_object(self.container, name)
-        except SWIFT_ERRORS as exc:
-            if is_not_found(exc):
-                raise BlobNotFound(
-                    f"backend object '{self.container}/{name}' not found"
-                ) from None
-            raise translate(exc, f"open object '{self.container}/{name}'") from exc
-        size = int(headers["content-length"])
-        reader = SwiftReader(
-            self._pool, self.container, name, size, self.config.read_ahead
+        reader = SwiftReader.open(
+            self._pool, self.container, name, self.config.read_ahead
         )
-        return reader, size  # type: ignore[return-value]
+        return reader, reader.size  # type: ignore[return-value]
 
     def remove(self, name: str) -> None:
         check_name(name)

@@ -1,13 +1,16 @@
-"""A seekable reader of one Swift object, fetched lazily with ranged GETs.
+"""A seekable reader of one Swift object, fetched with ranged GETs.
 
-Nothing is fetched until the first read. A read at position *p* opens a
-ranged GET for a window that starts at *p*: as big as that read (at least
-64 KiB) at first, doubling while the caller keeps reading sequentially, up to
-``read_ahead`` bytes. The
-window's body is streamed into the caller's buffers (never held whole), so a
-seek followed by a small read costs one small request, and a sequential read
-of a huge object costs few requests and constant memory. A seek away from
-the window's position abandons it; the next read opens a new one there.
+Opening the reader GETs the first window (64 KiB at most): its
+``Content-Range`` gives the object's size, so a small blob is read with one
+request and no HEAD. A read at position *p* continues the open window when
+it is there, else opens a ranged GET for a new window starting at *p*: as big
+as that read (at least 64 KiB), doubling while the caller keeps reading
+sequentially, up to ``read_ahead`` bytes. A window's body is streamed into
+the caller's buffers, never held whole, so a seek followed by a small read
+costs one small request, and a sequential read of a huge object costs few
+requests and constant memory. A seek elsewhere abandons the window (what is
+left of it is read off if that is at most 64 KiB, so the connection can be
+reused; otherwise the connection is dropped).
 
 A window holds a pooled connection until it is read to its end or
 abandoned. If the connection breaks mid-window, the window is reopened once
@@ -19,12 +22,14 @@ backoff); a 404 at any point means the object is gone:
 from __future__ import annotations
 
 import io
+import re
+from collections.abc import Mapping
+from typing import Any
 
 from swiftclient.client import Connection
 
 from blobstore.backends.swift.pool import SWIFT_ERRORS
 from blobstore.backends.swift.pool import ConnectionPool
-from blobstore.backends.swift.pool import is_not_found
 from blobstore.backends.swift.pool import translate
 from blobstore.errors import BlobNotFound
 from blobstore.errors import Corrupt
@@ -33,24 +38,22 @@ from blobstore.hashing import CHUNK_SIZE
 __all__ = ["SwiftReader"]
 
 _FIRST_WINDOW = 64 * 1024
+#: An abandoned window with at most this much left is read off, not dropped.
+_DRAIN_LIMIT = 64 * 1024
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 
 
 class SwiftReader(io.RawIOBase):
-    """Reads *name* (of *size* bytes) from *container*."""
+    """Reads *name* from *container*; build it with :meth:`open`."""
 
     def __init__(
-        self,
-        pool: ConnectionPool,
-        container: str,
-        name: str,
-        size: int,
-        read_ahead: int,
+        self, pool: ConnectionPool, container: str, name: str, read_ahead: int
     ) -> None:
         super().__init__()
         self._pool = pool
         self._container = container
         self._name = name
-        self.size = size
+        self.size = 0
         self._max_window = max(read_ahead, _FIRST_WINDOW)
         self._window = _FIRST_WINDOW
         self._pos = 0
@@ -62,6 +65,18 @@ class SwiftReader(io.RawIOBase):
         self._body_end = 0
         #: Ranged GETs issued so far (the tests check laziness with it).
         self.requests = 0
+
+    @classmethod
+    def open(
+        cls, pool: ConnectionPool, container: str, name: str, read_ahead: int
+    ) -> SwiftReader:
+        """Open the object: GET its first window, which also tells its size.
+
+        :raises BlobNotFound: no such object.
+        """
+        reader = cls(pool, container, name, read_ahead)
+        reader._open_first_window()
+        return reader
 
     def readable(self) -> bool:
         return True
@@ -108,7 +123,7 @@ class SwiftReader(io.RawIOBase):
 
     def close(self) -> None:
         if not self.closed:
-            self._drop_window(healthy=False)
+            self._drop_window(healthy=True)
         super().close()
 
     # -- windows -------------------------------------------------------------
@@ -149,13 +164,47 @@ class SwiftReader(io.RawIOBase):
             self._drop_window(healthy=True)
         return k
 
+    def _open_first_window(self) -> None:
+        try:
+            headers = self._request(0, _FIRST_WINDOW)
+        except _Empty:
+            return  # a zero-byte object: nothing to read, ever
+        got = headers.get("content-range")
+        match = _CONTENT_RANGE.fullmatch(got or "")
+        if match is not None and match[1] == "0":
+            end, self.size = int(match[2]) + 1, int(match[3])
+        elif got is None:  # the whole object, without a range
+            end = self.size = int(headers["content-length"])
+        else:
+            self._drop_window(healthy=False)
+            raise Corrupt(f"Swift answered range {got!r} for object {self._where}")
+        self._body_end = end
+
     def _open_window(self, want: int) -> None:
         sequential = self._body is None and self._pos == self._body_end
-        self._drop_window(healthy=False)
+        self._drop_window(healthy=True)
         if not sequential:
             self._window = _FIRST_WINDOW
         start = self._pos
         end = min(self.size, start + max(self._window, min(want, self._max_window)))
+        try:
+            headers = self._request(start, end)
+        except _Empty:
+            raise BlobNotFound(
+                f"backend object {self._where} was replaced while being read"
+            ) from None
+        self._body_end = end
+        expected = f"bytes {start}-{end - 1}/{self.size}"
+        got = headers.get("content-range")
+        if got != expected and not (got is None and start == 0 and end == self.size):
+            self._drop_window(healthy=False)
+            raise Corrupt(
+                f"Swift answered range {got!r} for {expected!r} of object "
+                f"{self._where}: it changed while being read"
+            )
+
+    def _request(self, start: int, end: int) -> Mapping[str, Any]:
+        """GET bytes [start, end) as the new window; return the headers."""
         conn, handed = self._pool.acquire()
         self._lease = (conn, handed)
         self.requests += 1
@@ -167,26 +216,28 @@ class SwiftReader(io.RawIOBase):
                 headers={"Range": f"bytes={start}-{end - 1}"},
             )
         except SWIFT_ERRORS as exc:
-            self._drop_window(healthy=is_not_found(exc))
-            if is_not_found(exc):
+            status = getattr(exc, "http_status", None)
+            self._drop_window(healthy=status is not None)
+            if status == 404:
                 raise BlobNotFound(f"backend object {self._where} not found") from None
+            if status == 416:  # no byte at start: the object is empty
+                raise _Empty from None
             raise translate(exc, f"read object {self._where}") from exc
         self._body = body
-        self._body_start = start
-        self._body_pos = start
-        self._body_end = end
-        expected = f"bytes {start}-{end - 1}/{self.size}"
-        got = headers.get("content-range")
-        if got != expected and not (got is None and start == 0 and end == self.size):
-            self._drop_window(healthy=False)
-            raise Corrupt(
-                f"Swift answered range {got!r} for {expected!r} of object "
-                f"{self._where}: it changed while being read"
-            )
+        self._body_start = self._body_pos = start
+        return headers
 
     def _drop_window(self, *, healthy: bool) -> None:
         body, self._body = self._body, None
         if body is not None:
+            left = self._body_end - self._body_pos
+            if healthy and 0 < left <= _DRAIN_LIMIT:
+                # Reading off a little is cheaper than a new connection.
+                try:
+                    while body.read(CHUNK_SIZE):
+                        pass
+                except SWIFT_ERRORS:
+                    healthy = False
             # Read to its end, this returns the HTTP connection to the
             # session's pool; with bytes left unread, it drops it.
             body.close()
@@ -201,3 +252,7 @@ class SwiftReader(io.RawIOBase):
     def _check_closed(self) -> None:
         if self.closed:
             raise ValueError("I/O operation on closed file")
+
+
+class _Empty(Exception):
+    """Swift answered 416: the object has no bytes."""
