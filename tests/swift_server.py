@@ -64,6 +64,28 @@ class SwiftStartError(RuntimeError):
     """Swift (or memcached) could not be started; the message says why."""
 
 
+def _make_root() -> Path:
+    """A fresh directory for configs, devices and logs: on the /dev/shm tmpfs
+    when it takes user xattrs (Linux >= 6.6), else in the temp directory
+    (fine for the small metadata the tests write)."""
+    for base in ("/dev/shm", None):
+        if base is not None and not os.access(base, os.W_OK):
+            continue
+        root = Path(tempfile.mkdtemp(prefix="blobstore-swift-", dir=base))
+        probe = root / "xattr-probe"
+        probe.touch()
+        try:
+            os.setxattr(probe, "user.swift.probe", b"1")
+        except OSError:
+            shutil.rmtree(root, ignore_errors=True)
+            continue
+        probe.unlink()
+        return root
+    raise SwiftStartError(
+        "no directory here takes user xattrs, which Swift stores metadata in"
+    )
+
+
 def free_port() -> int:
     """A port nothing listens on right now (the kernel's choice)."""
     with socket.socket() as s:
@@ -271,9 +293,7 @@ class SwiftServer:
                 f"Swift is not installed in {bindir} (pip package 'swift', "
                 "in the 'test' extra; `./dev test` installs it)"
             )
-        shm = Path("/dev/shm")
-        base = shm if shm.is_dir() and os.access(shm, os.W_OK) else None
-        self.root = Path(tempfile.mkdtemp(prefix="blobstore-swift-", dir=base))
+        self.root = _make_root()
         try:
             self._start(memcached, bindir)
         except BaseException:
