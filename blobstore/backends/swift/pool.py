@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 from requests.exceptions import RequestException
 from swiftclient.client import ClientException
@@ -62,7 +63,31 @@ def translate(exc: BaseException, what: str) -> BlobStoreError:
                 "check backend.user/key/auth_url"
             )
         return Unavailable(f"Swift is unavailable: cannot {what}: {detail}")
-    return Unavailable(f"Swift is unreachable: cannot {what}: {exc}")
+    return Unavailable(f"Swift is unreachable ({_reason(exc)}): cannot {what}")
+
+
+def _reason(exc: BaseException) -> str:
+    """The root cause of a connection failure ("Connection refused" at
+    host:port), not requests' and urllib3's layers of wrapping."""
+    where = ""
+    request = getattr(exc, "request", None)
+    if request is not None and getattr(request, "url", None):
+        where = f" at {urlsplit(request.url).netloc}"
+    seen = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, OSError) and cur.strerror:
+            return f"{cur.strerror}{where}"
+        if isinstance(cur, TimeoutError):  # builtin (socket.timeout)
+            return f"timed out{where}"
+        cur = (
+            getattr(cur, "reason", None)
+            or cur.__cause__
+            or cur.__context__
+            or next((a for a in cur.args if isinstance(a, BaseException)), None)
+        )
+    return f"{exc}{where}"
 
 
 class ConnectionPool:

@@ -43,7 +43,6 @@ from blobstore.backends.swift.pool import ConnectionPool
 from blobstore.backends.swift.pool import delete_object
 from blobstore.backends.swift.pool import translate
 from blobstore.errors import BadParams
-from blobstore.errors import BlobStoreError
 from blobstore.errors import Unavailable
 from blobstore.hashing import CHUNK_SIZE
 from blobstore.hashing import Readable
@@ -259,13 +258,9 @@ class Uploader:
             with self._pool.connection(retries=0) as conn:
                 for container, obj in written:
                     delete_object(conn, container, obj)
-        except (BlobStoreError, *SWIFT_ERRORS) as exc:
-            log.warning(
-                "cannot remove %d object(s) of a failed put from Swift "
-                "(the orphan sweep will): %s",
-                len(written),
-                exc,
-            )
+        except SWIFT_ERRORS as exc:
+            what = f"remove what a failed put wrote to {self._where(written[0][1])}"
+            log.warning("%s (the orphan sweep will)", translate(exc, what))
 
     def _where(self, obj: str, container: str | None = None) -> str:
         return f"'{container or self._container}/{obj}'"
