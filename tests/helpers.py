@@ -24,11 +24,13 @@ def hash_of(data: bytes) -> str:
 
 class DataSource(io.RawIOBase):
     """A deterministic stream of *size* bytes (pattern from *fill*), generated
-    as it is read: large blobs without large memory."""
+    as it is read: large blobs without large memory. The byte at position
+    *p* is always the same, whatever sizes the reader asks for."""
 
     def __init__(self, size: int, fill: int = 0) -> None:
         super().__init__()
         self._left = size
+        self._pos = 0
         self._block = bytes((fill + i) % 251 for i in range(65536))
 
     def readable(self) -> bool:
@@ -36,9 +38,11 @@ class DataSource(io.RawIOBase):
 
     def readinto(self, buffer) -> int:
         view = memoryview(buffer).cast("B")
-        n = min(len(view), self._left, len(self._block))
-        view[:n] = self._block[:n]
+        start = self._pos % len(self._block)
+        n = min(len(view), self._left, len(self._block) - start)
+        view[:n] = self._block[start : start + n]
         self._left -= n
+        self._pos += n
         return n
 
     @staticmethod
