@@ -533,15 +533,15 @@ def load_settings(
             if value is not None:
                 source.tables.setdefault(section, {})[key] = value
                 source.origin[(section, key)] = "command line"
-    chosen_dir = (
-        data_dir
-        or env.get(f"{ENV_PREFIX}DATA_DIR")
-        or source.top.get("data_dir", DEFAULT_DATA_DIR)
-    )
-    try:
-        data = Path(_nonempty_str(chosen_dir))
-    except ValueError as exc:
-        raise ConfigError(f"data_dir {exc}") from None
+    if data_dir is None:
+        data_dir = env.get(f"{ENV_PREFIX}DATA_DIR") or source.top.get(
+            "data_dir", DEFAULT_DATA_DIR
+        )
+        try:
+            _nonempty_str(data_dir)
+        except ValueError as exc:
+            raise ConfigError(f"data_dir {exc}") from None
+    data = Path(data_dir)
 
     checked = {section: _check_section(source, section) for section in _SCHEMA}
     catalog = _plugin_table(source, "catalog", registry.CATALOGS, "sqlite")
@@ -613,17 +613,24 @@ def require_safe_bind(settings: Settings, bind: str | None = None) -> None:
 # -- building the store ---------------------------------------------------------
 
 
-def _build(section: str, factory: Callable[[], Any]) -> Any:
+def _build(where: str, factory: Callable[[], Any]) -> Any:
+    """Call *factory*, turning what a constructor says about its table into a
+    :class:`ConfigError` that names *where* (``[backend]``, ...)."""
     try:
         return factory()
+    except ImportError as exc:
+        raise ConfigError(f"{where} type cannot be loaded: {exc}") from None
     except KeyError as exc:
-        raise ConfigError(f"[{section}] missing key {exc.args[0]!r}") from None
+        raise ConfigError(f"{where} missing key {exc.args[0]!r}") from None
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"[{section}] {exc}") from None
+        raise ConfigError(f"{where} {exc}") from None
     except ConfigError:
         raise
     except BadParams as exc:
-        raise ConfigError(f"[{section}] {exc}") from None
+        # ref_source_from_config says "gc.ref_sources: ..." itself.
+        raise ConfigError(
+            f"{where} {str(exc).removeprefix('gc.ref_sources: ')}"
+        ) from None
 
 
 def build_store(settings: Settings) -> Store:
@@ -632,15 +639,17 @@ def build_store(settings: Settings) -> Store:
     :raises ConfigError: a table the implementation refuses.
     :raises Unavailable: storage that cannot be reached or created.
     """
-    catalog = _build("catalog", lambda: registry.catalog_from_config(settings.catalog))
+    catalog = _build(
+        "[catalog]", lambda: registry.catalog_from_config(settings.catalog)
+    )
     try:
         backend = _build(
-            "backend", lambda: registry.backend_from_config(settings.backend)
+            "[backend]", lambda: registry.backend_from_config(settings.backend)
         )
         try:
             ref_sources = [
-                _build("gc", lambda t=t: ref_source_from_config(t))
-                for t in settings.gc.ref_sources
+                _build(f"[gc] ref_sources[{i}]:", lambda t=t: ref_source_from_config(t))
+                for i, t in enumerate(settings.gc.ref_sources)
             ]
         except BaseException:
             backend.close()
