@@ -1,7 +1,8 @@
 """gunicorn configuration for running the WSGI app directly::
 
     export BLOBSTORE_CONFIG=config/production.toml
-    export GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4194304:glibc.malloc.trim_threshold=67108864
+    export GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4194304
+    GLIBC_TUNABLES=$GLIBC_TUNABLES:glibc.malloc.trim_threshold=67108864
     gunicorn -c config/gunicorn.conf.py blobstore_api.wsgi:application
 
 It applies the same settings as ``blobstore serve`` (bind, workers, threads,
@@ -22,9 +23,10 @@ Two things ``blobstore serve`` does for you must be done here by hand:
 import os
 import tempfile
 
+from blobstore_api.server import gunicorn_options
+
 from blobstore.config import load_settings
 from blobstore.config import require_safe_bind
-from blobstore_api.server import gunicorn_options
 
 _settings = load_settings()
 require_safe_bind(_settings)

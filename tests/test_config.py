@@ -158,7 +158,8 @@ def test_file_values(tmp_path):
         path = "/var/cache/blobstore"
         """,
     )
-    assert (s.server.bind, s.server.workers, s.server.threads) == ("0.0.0.0:9000", 4, 16)
+    server = s.server
+    assert (server.bind, server.workers, server.threads) == ("0.0.0.0:9000", 4, 16)
     assert s.server.max_body_size == 2**30
     assert s.catalog == {"type": "sqlite", "path": f"{tmp_path}/meta.db"}
     assert s.backend == {
@@ -280,7 +281,10 @@ def test_shipped_production_config_loads(tmp_path):
         ("[server]\nbind = 'localhost'\n", '[server] bind must be "HOST:PORT"'),
         ("[server]\nbind = 'h:99999'\n", '[server] bind must be "HOST:PORT"'),
         ("[server]\nbindd = 'x'\n", "[server] bindd is not a known key"),
-        ("[server]\ncertfile = '/nonexistent.pem'\nkeyfile = '/x'\n", "is not a readable"),
+        (
+            "[server]\ncertfile = '/nonexistent.pem'\nkeyfile = '/x'\n",
+            "[server] certfile '/nonexistent.pem' is not a readable file",
+        ),
         ("[gc]\ngrace = 'soon'\n", "[gc] grace must be a duration"),
         ("[gc]\nref_sources = 'x'\n", "[gc] ref_sources must be a list of tables"),
         ("[gc]\nref_sources = [{path = 'x'}]\n", "[gc] ref_sources[0].type must be"),
