@@ -164,11 +164,6 @@ def serve(settings: Settings) -> None:
     env = _process_env()
     if env is not None:
         _reexec(env)  # does not return
-    if settings.auth.open:
-        log.warning(
-            "no [auth] tokens: anyone who can connect to %s has full access",
-            settings.server.bind,
-        )
     owned = os.environ.get(_OWNED_METRICS_DIR)
     try:
         _Application(settings).run()
