@@ -26,16 +26,16 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import falcon
-from blobstore_api.auth import AuthMiddleware
-from blobstore_api.errors import install_error_handlers
-from blobstore_api.metrics import Metrics
-from blobstore_api.metrics import MetricsMiddleware
-from blobstore_api.native import add_routes
 
 from blobstore import Store
 from blobstore.config import Settings
 from blobstore.config import build_store
 from blobstore.errors import ConfigError
+from blobstore_api.auth import AuthMiddleware
+from blobstore_api.errors import install_error_handlers
+from blobstore_api.metrics import Metrics
+from blobstore_api.metrics import MetricsMiddleware
+from blobstore_api.native import add_routes
 
 __all__ = [
     "Dispatcher",

@@ -16,9 +16,9 @@ import logging
 import pkgutil
 
 import click
-from blobstore_api import commands
 
 import blobstore
+from blobstore_api import commands
 
 __all__ = ["main"]
 

@@ -12,9 +12,8 @@ gunicorn worker imports it after fork, so each has its own connections.
 
 from __future__ import annotations
 
-from blobstore_api.app import build_application
-
 from blobstore.config import load_settings
+from blobstore_api.app import build_application
 
 __all__ = ["application"]
 

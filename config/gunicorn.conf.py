@@ -23,10 +23,9 @@ Two things ``blobstore serve`` does for you must be done here by hand:
 import os
 import tempfile
 
-from blobstore_api.server import gunicorn_options
-
 from blobstore.config import load_settings
 from blobstore.config import require_safe_bind
+from blobstore_api.server import gunicorn_options
 
 _settings = load_settings()
 require_safe_bind(_settings)

@@ -4,10 +4,11 @@ in one line with exit status 2 before anything starts."""
 from __future__ import annotations
 
 import pytest
+from click.testing import CliRunner
+
 from blobstore_api.cli import main
 from blobstore_api.server import MALLOC_TUNABLES
 from blobstore_api.server import with_malloc_tunables
-from click.testing import CliRunner
 
 
 @pytest.fixture

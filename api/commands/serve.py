@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import click
+
+from blobstore.errors import ConfigError
+from blobstore.errors import Unavailable
 from blobstore_api.commands import EXIT_CONFIG
 from blobstore_api.commands import config_options
 from blobstore_api.commands import fail
 from blobstore_api.commands import settings_or_exit
-
-from blobstore.errors import ConfigError
-from blobstore.errors import Unavailable
 
 __all__ = ["register", "serve"]
 

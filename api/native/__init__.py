@@ -7,6 +7,9 @@ same routes (a test keeps the two in step).
 from __future__ import annotations
 
 import falcon
+
+from blobstore import Store
+from blobstore.config import Settings
 from blobstore_api.metrics import Metrics
 from blobstore_api.metrics import MetricsResource
 from blobstore_api.native.blobs import BlobCollection
@@ -21,9 +24,6 @@ from blobstore_api.native.uploads import UploadFinish
 from blobstore_api.native.uploads import UploadItem
 from blobstore_api.native.uploads import UploadOwner
 from blobstore_api.native.uploads import UploadPart
-
-from blobstore import Store
-from blobstore.config import Settings
 
 __all__ = ["add_routes"]
 

@@ -11,17 +11,20 @@ from __future__ import annotations
 
 from datetime import UTC
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import falcon
+
+from blobstore import Store
+from blobstore.hashing import check_hash
 from blobstore_api.streaming import ByteRange
 from blobstore_api.streaming import RangeNotSatisfiable
 from blobstore_api.streaming import parse_range
 from blobstore_api.streaming import request_body
 from blobstore_api.streaming import response_body
 
-from blobstore import Store
-from blobstore.catalog.records import BlobRecord
-from blobstore.hashing import check_hash
+if TYPE_CHECKING:  # records are data the Store returns; no catalog calls
+    from blobstore.catalog.records import BlobRecord
 
 __all__ = ["BlobCollection", "BlobItem"]
 

@@ -3,14 +3,18 @@ database uses to pin blobs. A name may contain ``/`` (``releases/1.0``)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import falcon
+
+from blobstore import Store
+from blobstore.errors import BadParams
 from blobstore_api.native.common import int_param
 from blobstore_api.native.common import iso
 from blobstore_api.native.common import json_body
 
-from blobstore import Store
-from blobstore.catalog.records import RefRecord
-from blobstore.errors import BadParams
+if TYPE_CHECKING:  # records are data the Store returns; no catalog calls
+    from blobstore.catalog.records import RefRecord
 
 __all__ = ["RefCollection", "RefItem"]
 

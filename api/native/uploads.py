@@ -9,18 +9,21 @@ the blob) can claim the finished upload so nothing else removes it first.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from typing import Any
 
 import falcon
+
+from blobstore import Store
+from blobstore.errors import BadParams
 from blobstore_api.native.common import duration_value
 from blobstore_api.native.common import int_param
 from blobstore_api.native.common import iso
 from blobstore_api.native.common import json_body
 from blobstore_api.streaming import request_body
 
-from blobstore import Store
-from blobstore.catalog.records import UploadRecord
-from blobstore.errors import BadParams
+if TYPE_CHECKING:  # records are data the Store returns; no catalog calls
+    from blobstore.catalog.records import UploadRecord
 
 __all__ = [
     "UploadCollection",

@@ -11,7 +11,6 @@ from typing import Any
 
 import falcon.testing
 import pytest
-from blobstore_api.app import create_app
 
 from blobstore import Store
 from blobstore.backends.local import LocalBackend
@@ -21,6 +20,7 @@ from blobstore.config import AuthSettings
 from blobstore.config import ServerSettings
 from blobstore.config import Settings
 from blobstore.config import Token
+from blobstore_api.app import create_app
 
 #: Small limits so multipart tests move kilobytes, not megabytes.
 MIN_PART = 1024

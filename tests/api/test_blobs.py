@@ -13,10 +13,10 @@ from wsgiref.util import FileWrapper
 
 import falcon.testing
 import pytest
-from blobstore_api.streaming import FileRange
 
 from blobstore.hashing import CHUNK_SIZE
 from blobstore.hashing import hash_bytes
+from blobstore_api.streaming import FileRange
 from tests.api.conftest import MAX_BODY
 from tests.api.conftest import BrokenInput
 from tests.api.conftest import chunked

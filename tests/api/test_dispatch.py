@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import blobstore_api.s3
 import falcon
 import falcon.testing
 import pytest
+
+import blobstore_api.s3
+from blobstore.config import Settings
+from blobstore.errors import ConfigError
 from blobstore_api.app import Dispatcher
 from blobstore_api.app import create_app
 from blobstore_api.app import create_native_app
-
-from blobstore.config import Settings
-from blobstore.errors import ConfigError
 
 SIGV4 = (
     "AWS4-HMAC-SHA256 Credential=AKID/20240101/us-east-1/s3/aws4_request, "

@@ -7,14 +7,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import blobstore_api
 import pytest
 import yaml
-from blobstore_api.app import create_native_app
 from falcon import inspect
 from openapi_spec_validator import validate
 
+import blobstore_api
 from blobstore.config import Token
+from blobstore_api.app import create_native_app
 from tests.api.conftest import make_settings
 
 SPEC_PATH = Path(blobstore_api.__file__).parent / "openapi.yaml"
