@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import trustme
 
 from blobstore.hashing import hash_bytes
 from tests.e2e.server import ServerProcess
@@ -280,7 +281,6 @@ def test_gunicorn_conf(server_factory):
 
 
 def test_tls_with_aead_ciphers_only(server_factory, tmp_path):
-    trustme = pytest.importorskip("trustme")
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1")
     certfile, keyfile, cafile = (
