@@ -21,6 +21,7 @@ Two things ``blobstore serve`` does for you must be done here by hand:
 """
 
 import os
+import shutil
 import tempfile
 
 from blobstore.config import load_settings
@@ -32,7 +33,13 @@ require_safe_bind(_settings)
 globals().update(gunicorn_options(_settings))
 wsgi_app = "blobstore_api.wsgi:application"
 
+_metrics_dir = None
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
-        prefix="blobstore-metrics-"
-    )
+    _metrics_dir = tempfile.mkdtemp(prefix="blobstore-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
+
+
+def on_exit(server):
+    """The master is exiting: remove the metrics directory made above."""
+    if _metrics_dir is not None:
+        shutil.rmtree(_metrics_dir, ignore_errors=True)

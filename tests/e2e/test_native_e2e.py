@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import socket
 import ssl
@@ -228,11 +229,27 @@ def test_client_disconnect_mid_upload_leaves_nothing(server):
     assert [p for p in (blobs / "objects").rglob("*") if p.is_file()] == []
 
 
+def metrics_dir_of(pid: int) -> Path:
+    """The prometheus multiprocess directory a worker writes to (the worker
+    keeps its metric files open)."""
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = Path(os.readlink(fd))
+        except OSError:
+            continue
+        if target.suffix == ".db" and target.parent.name.startswith(
+            "blobstore-metrics-"
+        ):
+            return target.parent
+    raise AssertionError(f"process {pid} has no metrics file open")
+
+
 def test_workers_share_metrics(server_factory):
     server = server_factory(workers=2)
     server.start()
     workers = server.worker_pids()
     assert len(workers) == 2
+    metrics_dir = metrics_dir_of(workers[0])
     n = 20
     for _ in range(n):  # a new connection each time, so both workers answer
         with requests.Session() as session:
@@ -247,6 +264,8 @@ def test_workers_share_metrics(server_factory):
         )
         # The start-up probe is one more.
         assert counts and float(counts[0]) >= n + 1
+    server.stop()
+    assert not metrics_dir.exists()  # blobstore serve made it, and removed it
 
 
 def test_open_service_refuses_a_public_bind(tmp_path):
@@ -278,6 +297,10 @@ def test_gunicorn_conf(server_factory):
     assert requests.put(url, data=data, headers=auth, timeout=30).status_code == 201
     assert requests.get(url, headers=auth, timeout=30).content == data
     assert (server.data_dir / "catalog.db").exists()
+    metrics_dir = metrics_dir_of(server.worker_pids()[0])
+    assert metrics_dir.is_dir()
+    server.stop()
+    assert not metrics_dir.exists()
 
 
 def test_tls_with_aead_ciphers_only(server_factory, tmp_path):
