@@ -98,6 +98,7 @@ CREATE TABLE IF NOT EXISTS objects (
     content_type TEXT NOT NULL,
     headers TEXT NOT NULL,
     metadata TEXT NOT NULL,
+    upload_id TEXT,
     PRIMARY KEY (bucket, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS s3_uploads (
@@ -536,12 +537,12 @@ class SQLiteCatalog(Catalog):
 
     _OBJ_COLS = (
         "bucket, key, size, etag, mtime, hash, part_index, content_type, "
-        "headers, metadata"
+        "headers, metadata, upload_id"
     )
 
     @staticmethod
     def _object(row: tuple) -> ObjectRecord:
-        bucket, key, size, etag, mtime, h, idx, ctype, headers, meta = row
+        bucket, key, size, etag, mtime, h, idx, ctype, headers, meta, upload_id = row
         return ObjectRecord(
             bucket,
             bytes(key).decode(),
@@ -553,6 +554,7 @@ class SQLiteCatalog(Catalog):
             ctype,
             json.loads(headers),
             json.loads(meta),
+            upload_id,
         )
 
     @staticmethod
@@ -568,11 +570,12 @@ class SQLiteCatalog(Catalog):
             r.content_type,
             json.dumps(r.headers),
             json.dumps(r.metadata),
+            r.upload_id,
         )
 
     _PUT_OBJECT = (
         f"INSERT OR REPLACE INTO objects ({_OBJ_COLS}) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     )
 
     def put_object(self, record: ObjectRecord) -> None:
