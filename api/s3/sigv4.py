@@ -1,5 +1,6 @@
 """AWS Signature Version 4 verification, in the Authorization header or in a
-presigned query string.
+presigned query string (and, for the clients that still use it, Version 2:
+see :mod:`.sigv2`).
 
 :class:`Verifier` rebuilds the canonical request from what arrived (the raw
 request target as the client sent it, the headers it says it signed), derives
@@ -30,6 +31,7 @@ from datetime import timedelta
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote
 
+from blobstore_api.s3 import sigv2
 from blobstore_api.s3.errors import AccessDenied
 from blobstore_api.s3.errors import AuthorizationHeaderMalformed
 from blobstore_api.s3.errors import AuthorizationQueryParametersError
@@ -246,23 +248,39 @@ class Verifier:
                 "Only one auth mechanism allowed; only the X-Amz-Algorithm query "
                 "parameter or the Authorization header should be specified"
             )
+        if header is not None and header.startswith("AWS "):
+            return self._v2(
+                sigv2.verify_header(header, *self._v2_args(request), now=now)
+            )
         if header is not None:
             claim = self._header_claim(header, request, now)
         elif presigned:
             claim = self._query_claim(query, request, now)
         elif "AWSAccessKeyId" in query or "Signature" in query:
-            raise InvalidRequest(_V2_MESSAGE)
+            return self._v2(sigv2.verify_query(query, *self._v2_args(request), now=now))
         else:
             raise AccessDenied("Anonymous access is not allowed; sign your requests.")
         return self._check(claim, request)
+
+    def _v2_args(self, request: HttpRequest) -> tuple:
+        secrets = {k: c.secret_key for k, c in self._credentials.items()}
+        return (
+            request.method,
+            request.raw_path,
+            request.query,
+            request.headers,
+            secrets,
+        )
+
+    def _v2(self, access_key: str) -> Identity:
+        # SigV2 signs no payload hash: the body is taken as unsigned.
+        return Identity(self._credentials[access_key], UNSIGNED_PAYLOAD)
 
     # -- what the request claims ---------------------------------------------
 
     def _header_claim(self, header: str, request: HttpRequest, now: datetime) -> _Claim:
         algorithm, _, rest = header.strip().partition(" ")
         if algorithm != ALGORITHM:
-            if algorithm == "AWS":
-                raise InvalidRequest(_V2_MESSAGE)
             raise InvalidArgument(f"Unsupported Authorization Type {algorithm!r}")
         fields: dict[str, str] = {}
         for part in rest.split(","):
@@ -473,12 +491,6 @@ class Verifier:
         if claim.payload_hash in (STREAMING_SIGNED, STREAMING_SIGNED_TRAILER):
             signer = ChunkSigner(key, claim.amz_date, claim.scope, provided)
         return Identity(credential, claim.payload_hash, signer)
-
-
-_V2_MESSAGE = (
-    "The authorization mechanism you have provided is not supported. "
-    "Please use AWS4-HMAC-SHA256."
-)
 
 
 def _check_payload_hash(value: str) -> None:
