@@ -148,7 +148,13 @@ def get_acl(ctx: Context, req: falcon.Request, resp: falcon.Response) -> None:
                     (
                         "Grant",
                         [
-                            ("Grantee", owner_xml(bucket.owner)),
+                            (
+                                "Grantee",
+                                (
+                                    {xml.XSI_TYPE: "CanonicalUser"},
+                                    owner_xml(bucket.owner),
+                                ),
+                            ),
                             ("Permission", "FULL_CONTROL"),
                         ],
                     )

@@ -36,10 +36,11 @@ __all__ = [
 ]
 
 NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
+XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 _DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 
-#: A child value: text-like (str, int, bool, datetime), None (omitted), or a
-#: list of (tag, value) pairs for a nested element.
+#: A child value: text-like (str, int, bool, datetime), None (omitted), a
+#: list of (tag, value) pairs for a nested element, or (attributes, list).
 Children = Iterable[tuple[str, Any]]
 
 
@@ -66,6 +67,9 @@ def _fill(parent: ET.Element, children: Children) -> None:
         if value is None:
             continue
         child = ET.SubElement(parent, tag)
+        if isinstance(value, tuple):  # (attributes, children)
+            child.attrib.update(value[0])
+            value = value[1]
         if isinstance(value, list):
             _fill(child, value)
         else:
