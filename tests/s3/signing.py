@@ -103,18 +103,44 @@ class Api:
         :param tamper: edits the headers after signing.
         :param send_body: send this instead of the signed *body*.
         """
-        url = f"http://{HOST}{path}" + (f"?{query}" if query else "")
-        request = AWSRequest(method=method, url=url, data=body, headers=headers or {})
         if sign:
-            _Signer(Credentials(access_key, secret_key), region, payload).add_auth(
-                request
+            sent = self.sign(
+                method,
+                path,
+                query,
+                body,
+                headers,
+                payload=payload,
+                access_key=access_key,
+                secret_key=secret_key,
+                region=region,
             )
-        sent = dict(request.headers)
+        else:
+            sent = dict(headers or {})
         if tamper is not None:
             tamper(sent)
         return self.send(
             method, path, query, sent, body if send_body is None else send_body
         )
+
+    def sign(
+        self,
+        method: str,
+        path: str,
+        query: str = "",
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        *,
+        payload: str | None = None,
+        access_key: str = ACCESS_KEY,
+        secret_key: str = SECRET_KEY,
+        region: str = "us-east-1",
+    ) -> dict[str, str]:
+        """The headers of the request, signed by botocore."""
+        url = f"http://{HOST}{path}" + (f"?{query}" if query else "")
+        request = AWSRequest(method=method, url=url, data=body, headers=headers or {})
+        _Signer(Credentials(access_key, secret_key), region, payload).add_auth(request)
+        return dict(request.headers)
 
     def send(
         self, method: str, path: str, query: str, headers: dict[str, str], body: bytes
