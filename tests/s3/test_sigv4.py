@@ -12,13 +12,13 @@ from datetime import datetime
 from datetime import timedelta
 
 import pytest
-
 from blobstore_api.s3.chunked import AwsChunkedReader
 from blobstore_api.s3.errors import S3Error
 from blobstore_api.s3.errors import SignatureDoesNotMatch
 from blobstore_api.s3.sigv4 import Credential
 from blobstore_api.s3.sigv4 import HttpRequest
 from blobstore_api.s3.sigv4 import Verifier
+
 from tests.s3.signing import OTHER_KEY
 from tests.s3.signing import OTHER_SECRET
 from tests.s3.signing import Api
