@@ -26,8 +26,10 @@ __all__ = ["Page", "common_prefix", "paginate"]
 T = TypeVar("T")
 C = TypeVar("C")
 
-#: Rows fetched per catalog query (at least a page and one more, at most this).
-MAX_BATCH = 1000
+#: Rows fetched per catalog query: a page and one more (to know whether the
+#: page is truncated), at least MIN_BATCH (common prefixes may swallow rows),
+#: at most MAX_BATCH (a full S3 page of 1000, plus one).
+MAX_BATCH = 1001
 MIN_BATCH = 100
 
 
