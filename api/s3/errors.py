@@ -258,11 +258,6 @@ DOMAIN_ERRORS: dict[type[domain.BlobStoreError], type[S3Error]] = {
     domain.Corrupt: InternalError,
 }
 
-# Bodies this big that an error left unread are not worth draining to keep
-# the connection: close it instead.
-_DRAIN_LIMIT = 1 << 20
-
-
 def _resource(req: falcon.Request) -> str:
     return req.env.get("blobstore.s3.resource") or req.path
 
@@ -280,10 +275,6 @@ def _render(req: falcon.Request, resp: falcon.Response, error: S3Error) -> None:
             req.context.get("request_id", ""),
             error.fields,
         )
-    length = req.content_length
-    chunked = "chunked" in req.get_header("Transfer-Encoding", default="").lower()
-    if chunked or (length is not None and length > _DRAIN_LIMIT):
-        resp.set_header("Connection", "close")
 
 
 def _handle_s3_error(req, resp, ex: S3Error, params) -> None:
