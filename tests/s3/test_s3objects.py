@@ -208,7 +208,10 @@ def test_stale_uploads_expire_and_their_parts_are_collected(objects):
     assert objects.remove_stale_uploads(now + timedelta(days=6)) == 0
     objects.store.gc(before=now + timedelta(seconds=1))
     assert objects.store.stats().blobs == 1  # the part is protected by its upload
-    assert objects.remove_stale_uploads(upload.initiated + timedelta(days=7, seconds=1)) == 2
+    assert (
+        objects.remove_stale_uploads(upload.initiated + timedelta(days=7, seconds=1))
+        == 2
+    )
     with pytest.raises(UploadNotFound):
         objects.get_upload("bkt", "young", keep.id)
     objects.store.gc(before=now + timedelta(seconds=1))
