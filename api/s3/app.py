@@ -55,7 +55,6 @@ class RequestIds:
         request_id = req.context.get("request_id", "")
         resp.set_header("x-amz-request-id", request_id)
         resp.set_header("x-amz-id-2", request_id)
-        resp.set_header("Server", "blobstore")
 
 
 class S3Service:

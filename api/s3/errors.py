@@ -258,6 +258,7 @@ DOMAIN_ERRORS: dict[type[domain.BlobStoreError], type[S3Error]] = {
     domain.Corrupt: InternalError,
 }
 
+
 def _resource(req: falcon.Request) -> str:
     return req.env.get("blobstore.s3.resource") or req.path
 

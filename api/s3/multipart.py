@@ -17,6 +17,7 @@ from blobstore_api.s3.errors import InvalidArgument
 from blobstore_api.s3.errors import MalformedXML
 from blobstore_api.s3.metadata import request_meta
 from blobstore_api.s3.objects import copy_source
+from blobstore_api.s3.objects import refuse_unsupported_headers
 
 from blobstore.s3rules import MAX_PARTS
 
@@ -41,6 +42,7 @@ def _xml(resp: falcon.Response, root: str, children) -> None:
 
 def create_upload(ctx: Context, req: falcon.Request, resp: falcon.Response) -> None:
     bucket = ctx.owned_bucket()
+    refuse_unsupported_headers(req)
     upload = ctx.objects.create_upload(
         bucket.name, ctx.key, ctx.owner, request_meta(req)
     )
@@ -210,6 +212,7 @@ def _parse_parts(body: bytes) -> list[tuple[int, str]]:
 
 def complete_upload(ctx: Context, req: falcon.Request, resp: falcon.Response) -> None:
     bucket = ctx.owned_bucket()
+    refuse_unsupported_headers(req)
     body = ctx.body(req).read_all(_COMPLETE_BODY_LIMIT, MalformedXML)
     parts = _parse_parts(body)
     record = ctx.objects.complete_upload(

@@ -26,6 +26,7 @@ from blobstore_api.s3.errors import InvalidRequest
 from blobstore_api.s3.errors import KeyTooLongError
 from blobstore_api.s3.errors import MalformedXML
 from blobstore_api.s3.errors import NoSuchVersion
+from blobstore_api.s3.errors import Unsupported
 from blobstore_api.s3.metadata import request_meta
 from blobstore_api.s3.metadata import set_object_headers
 
@@ -76,6 +77,25 @@ class RangeReader(io.RawIOBase):
         super().close()
 
 
+#: Request headers asking for what the façade does not do: storing them
+#: silently would lose what the client asked for, so they are refused.
+_UNSUPPORTED_HEADERS = (
+    "x-amz-tagging",
+    "x-amz-server-side-encryption",
+    "x-amz-object-lock-",
+    "if-match",
+    "if-none-match",
+)
+
+
+def refuse_unsupported_headers(req: falcon.Request) -> None:
+    """Raise NotImplemented for a write asking for tags, encryption, object
+    lock or a conditional write."""
+    for name in req.headers:
+        if name.lower().startswith(_UNSUPPORTED_HEADERS):
+            raise Unsupported(f"the {name.lower()} header is not supported")
+
+
 def _check_version(ctx: Context) -> None:
     version = ctx.query.get("versionId")
     if version is not None and version != "null":
@@ -84,6 +104,7 @@ def _check_version(ctx: Context) -> None:
 
 def put_object(ctx: Context, req: falcon.Request, resp: falcon.Response) -> None:
     bucket = ctx.owned_bucket()
+    refuse_unsupported_headers(req)
     meta = request_meta(req)
     check_key(ctx.key)  # before reading a byte of the body
     body = ctx.body(req)
@@ -135,6 +156,7 @@ def copy_source(ctx: Context, req: falcon.Request) -> ObjectRecord:
 
 def copy_object(ctx: Context, req: falcon.Request, resp: falcon.Response) -> None:
     bucket = ctx.owned_bucket()
+    refuse_unsupported_headers(req)
     check_key(ctx.key)
     source = copy_source(ctx, req)
     directive = (req.get_header("x-amz-metadata-directive") or "COPY").upper()

@@ -104,3 +104,16 @@ def test_versioning_and_acl_answers(s3, bucket):
     acl = s3.get_bucket_acl(Bucket=bucket)
     assert acl["Grants"][0]["Permission"] == "FULL_CONTROL"
     s3.put_bucket_acl(Bucket=bucket, ACL="private")
+
+
+def test_location_constraint_must_be_this_region(s3):
+    with pytest.raises(ClientError) as exc:
+        s3.create_bucket(
+            Bucket="elsewhere",
+            CreateBucketConfiguration={"LocationConstraint": "eu-west-1"},
+        )
+    assert error_code(exc) == "InvalidLocationConstraint"
+    s3.create_bucket(
+        Bucket="right-here",
+        CreateBucketConfiguration={"LocationConstraint": "us-east-1"},
+    )

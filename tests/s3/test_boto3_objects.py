@@ -421,3 +421,24 @@ def test_upload_with_unknown_length_streams(s3, bucket):
 
     s3.upload_fileobj(Pipe(b"streamed" * 1000), bucket, "pipe")
     assert s3.get_object(Bucket=bucket, Key="pipe")["Body"].read() == b"streamed" * 1000
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"Tagging": "a=b"},
+        {"ServerSideEncryption": "AES256"},
+        {
+            "ObjectLockMode": "GOVERNANCE",
+            "ObjectLockRetainUntilDate": datetime(2031, 1, 1),
+        },
+        {"IfNoneMatch": "*"},
+    ],
+)
+def test_writes_asking_for_unsupported_features_are_refused(s3, bucket, kwargs):
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key="refused", Body=b"x", **kwargs)
+    assert (error_code(exc), status(exc)) == ("NotImplemented", 501)
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=bucket, Key="refused")
+    assert status(exc) == 404
