@@ -247,6 +247,14 @@ class Store:
             raise BlobNotFound(f"blob {hash} not found") from None
         return BlobReader(stream, size, hash)
 
+    def open_index(self, index: MultipartIndex) -> BlobReader | CompositeReader:
+        """A seekable reader of the concatenation of the blobs in *index*
+        (an S3 multipart object, or a composite whose index the caller kept).
+
+        :raises BlobNotFound: a part is missing (when it is reached).
+        """
+        return self._open_index(index, None)
+
     def _open_index(self, index: MultipartIndex, hash: str | None):
         if len(index) == 1:
             return self.open(index.hashes[0])

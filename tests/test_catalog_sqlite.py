@@ -57,3 +57,17 @@ def test_running_totals_are_rebuilt_for_a_database_without_them(tmp_path):
     assert (totals.blobs, totals.bytes, totals.composites) == (2, 15, 1)
     reopened.delete_blob_if("2" * 96, "n2", utcnow())
     assert reopened.blob_totals().bytes == 10
+
+
+def test_in_memory_catalogs_never_share_a_database():
+    # Each ":memory:" catalog is its own database, even when a new one is
+    # made while an old one's connections are still open.
+    from blobstore.catalog.records import BlobRecord
+    from blobstore.catalog.records import utcnow
+
+    first = SQLiteCatalog(":memory:")
+    first.insert_blob(BlobRecord("1" * 96, 1, utcnow(), "n1"))
+    for _ in range(50):
+        other = SQLiteCatalog(":memory:")
+        assert other.get_blob("1" * 96) is None
+        assert other.blob_totals().blobs == 0

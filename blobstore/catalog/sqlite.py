@@ -18,6 +18,7 @@ import json
 import os
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -98,6 +99,7 @@ CREATE TABLE IF NOT EXISTS objects (
     content_type TEXT NOT NULL,
     headers TEXT NOT NULL,
     metadata TEXT NOT NULL,
+    upload_id TEXT,
     PRIMARY KEY (bucket, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS s3_uploads (
@@ -226,7 +228,7 @@ class SQLiteCatalog(Catalog):
         self._memory = self.path == ":memory:"
         if self._memory:
             # A named shared-cache database, so every thread sees the same data.
-            self._uri = f"file:blobstore-{id(self)}?mode=memory&cache=shared"
+            self._uri = f"file:blobstore-{uuid.uuid4().hex}?mode=memory&cache=shared"
         else:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             self._uri = Path(self.path).absolute().as_uri()
@@ -591,12 +593,12 @@ class SQLiteCatalog(Catalog):
 
     _OBJ_COLS = (
         "bucket, key, size, etag, mtime, hash, part_index, content_type, "
-        "headers, metadata"
+        "headers, metadata, upload_id"
     )
 
     @staticmethod
     def _object(row: tuple) -> ObjectRecord:
-        bucket, key, size, etag, mtime, h, idx, ctype, headers, meta = row
+        bucket, key, size, etag, mtime, h, idx, ctype, headers, meta, upload_id = row
         return ObjectRecord(
             bucket,
             bytes(key).decode(),
@@ -608,6 +610,7 @@ class SQLiteCatalog(Catalog):
             ctype,
             json.loads(headers),
             json.loads(meta),
+            upload_id,
         )
 
     @staticmethod
@@ -623,11 +626,12 @@ class SQLiteCatalog(Catalog):
             r.content_type,
             json.dumps(r.headers),
             json.dumps(r.metadata),
+            r.upload_id,
         )
 
     _PUT_OBJECT = (
         f"INSERT OR REPLACE INTO objects ({_OBJ_COLS}) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     )
 
     def put_object(self, record: ObjectRecord) -> None:
