@@ -29,16 +29,21 @@ class DataSource(io.RawIOBase):
     def __init__(self, size: int, fill: int = 0) -> None:
         super().__init__()
         self._left = size
+        self._pos = 0
         self._block = bytes((fill + i) % 251 for i in range(65536))
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
+        # The content is a function of the position only, so it is the same
+        # however the reader sizes its reads.
         view = memoryview(buffer).cast("B")
-        n = min(len(view), self._left, len(self._block))
-        view[:n] = self._block[:n]
+        start = self._pos % len(self._block)
+        n = min(len(view), self._left, len(self._block) - start)
+        view[:n] = self._block[start : start + n]
         self._left -= n
+        self._pos += n
         return n
 
     @staticmethod
