@@ -12,11 +12,13 @@ import io
 import os
 import socket
 import threading
+import tomllib
 import types
 import uuid
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
+from pathlib import Path
 
 import gridfs
 import gridfs.errors
@@ -221,6 +223,21 @@ def test_from_config_shares_a_client(mongo_client):
     backend.close()
     # The client belongs to its owner: closing the backend leaves it usable.
     assert files.count_documents({}) == 1
+
+
+def test_mongodb_only_example_config(mongo_client):
+    path = Path(__file__).parent.parent / "config" / "mongodb-only.toml"
+    config = tomllib.loads(path.read_text())
+    catalog, backend_table = config["catalog"], config["backend"]
+    assert (catalog["type"], backend_table["type"]) == ("mongodb", "gridfs")
+    shared = ("uri", "database", "prefix")
+    assert {k: catalog[k] for k in shared} == {k: backend_table[k] for k in shared}
+    # Built as the service would, with the catalog's client shared.
+    table = {**backend_table, "database": mongo_client.test_db}
+    backend = GridFSBackend.from_config(table, client=mongo_client)
+    assert backend.chunk_size == DEFAULT_CHUNK_SIZE
+    backend.put("e1", io.BytesIO(b"abc"), 3)
+    assert read_all(backend, "e1") == b"abc"
 
 
 @pytest.mark.parametrize("uri", ["http://x", "mongodb://localhost:99999", 27017])
