@@ -34,7 +34,9 @@ How the Backend contract maps onto GridFS:
   makes the file visible (its ``files`` document) only after every chunk is
   written, and if reading the stream raises (a wrong hash or size from the
   Store's verifying reader, a client that went away) the upload is aborted,
-  which deletes the chunks written so far.
+  which deletes the chunks written so far. Memory per put is bounded by the
+  driver, which collects up to 48 MiB of chunks before inserting them in one
+  batch (fewer round trips than a chunk at a time).
 * ``open`` returns a seekable reader over a :class:`gridfs.GridOut` that turns
   GridFS's "file/chunk missing" errors, which are what a concurrent removal
   looks like halfway through a read, into
@@ -201,8 +203,8 @@ class GridFSBackend(Backend):
                 if not chunk:
                     break
                 with _mongo_errors(f"cannot store {name!r} in gridfs"):
-                    # Whole chunks go straight to GridFS's chunk buffer with
-                    # no further copying (the driver batches the inserts).
+                    # Whole chunks skip GridFS's partial-chunk buffer; the
+                    # driver batches their inserts (up to 48 MiB per batch).
                     grid_in.write(chunk)
             with _mongo_errors(f"cannot store {name!r} in gridfs"):
                 grid_in.close()
