@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from blobstore.refsources import RefSource
     from blobstore.store import Store
 
-__all__ = ["GCStats", "LeaseLost", "collect"]
+__all__ = ["GCStats", "LeaseLost", "collect", "last_runs"]
 
 log = logging.getLogger(__name__)
 
@@ -163,18 +163,51 @@ def collect(
     tick = progress or (lambda phase, n: None)
     sources = list(store.ref_sources if ref_sources is None else ref_sources)
     with _Lease(store, lease_ttl) as lease:
-        if not dry_run:
-            stats.uploads_expired = store.remove_expired_uploads()
-        tick("uploads", stats.uploads_expired)
-        live = _mark(store, refs, sources, before, tick)
-        stats.roots = len(live)
-        lease.check()
-        _sweep(store, live, before, stats, lease, tick)
-        if sweep_orphans:
-            _sweep_orphans(store, before - orphan_margin, stats, lease, tick)
+        try:
+            if not dry_run:
+                stats.uploads_expired = store.remove_expired_uploads()
+            tick("uploads", stats.uploads_expired)
+            live = _mark(store, refs, sources, before, tick)
+            stats.roots = len(live)
+            lease.check()
+            _sweep(store, live, before, stats, lease, tick)
+            if sweep_orphans:
+                _sweep_orphans(store, before - orphan_margin, stats, lease, tick)
+        except BaseException as exc:
+            stats.duration = round(time.monotonic() - started, 3)
+            _record(store, stats, failure=f"{type(exc).__name__}: {exc}")
+            raise
     stats.duration = round(time.monotonic() - started, 3)
+    _record(store, stats)
     log.info("gc pass done", extra={"gc": stats.to_dict()})
     return stats
+
+
+#: Catalog state keys where the last pass is kept (for /metrics and operators).
+LAST_RUN = "gc.last_run"
+LAST_FAILURE = "gc.last_failure"
+
+
+def _record(store: Store, stats: GCStats, failure: str | None = None) -> None:
+    """Keep the pass's summary in the catalog, so every node can export it."""
+    if stats.dry_run:
+        return
+    doc = {**stats.to_dict(), "finished": utcnow().isoformat()}
+    try:
+        if failure is None:
+            store.catalog.put_state(LAST_RUN, doc)
+        else:
+            store.catalog.put_state(LAST_FAILURE, {**doc, "error": failure})
+    except BlobStoreError as exc:  # never hide the pass's own outcome
+        log.warning("cannot record the gc summary: %s", exc)
+
+
+def last_runs(store: Store) -> dict[str, dict | None]:
+    """The last successful and the last failed pass, as recorded."""
+    return {
+        "last_run": store.catalog.get_state(LAST_RUN),
+        "last_failure": store.catalog.get_state(LAST_FAILURE),
+    }
 
 
 class _RefSet:

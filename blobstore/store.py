@@ -67,6 +67,7 @@ from blobstore.multipart import infer_offset
 from blobstore.multipart import new_upload_id
 from blobstore.multipart import validate_part_args
 from blobstore.multipart import with_part
+from blobstore.readahead import ReadAhead
 from blobstore.reader import BlobReader
 from blobstore.reader import CompositeReader
 
@@ -75,6 +76,8 @@ __all__ = ["PutResult", "Store"]
 log = logging.getLogger(__name__)
 
 _MAX_REF_NAME = 1024
+#: Puts at least this big read ahead in a second thread (see readahead.py).
+_READAHEAD_MIN = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,13 +167,19 @@ class Store:
             return PutResult(hash, reader.size, False, reader.md5)
         reader = VerifyingReader(stream, size, hash, md5=md5)
         name = uuid.uuid4().hex
+        # Big (or unknown-size) content: read and hash in a second thread
+        # while the backend writes, so the costs overlap instead of adding.
+        feed = ReadAhead(reader) if size is None or size >= _READAHEAD_MIN else reader
         try:
-            self.backend.put(name, reader, size)
+            self.backend.put(name, feed, size)
             if reader.hash is None:  # the backend stopped before the end
-                reader.drain()
+                feed.read()
         except BaseException:
             self._discard(name)
             raise
+        finally:
+            if feed is not reader:
+                feed.close()
         assert reader.hash is not None
         created = self._record(BlobRecord(reader.hash, reader.size, now, name))
         return PutResult(reader.hash, reader.size, created, reader.md5)

@@ -1,0 +1,40 @@
+"""The catalogs and backends the Store suite runs over.
+
+Each factory takes the test's ``tmp_path`` and its pytest ``request`` (to
+reach fixtures such as ``mongo_client``) and returns a fresh, empty instance.
+A new catalog or backend adds itself here and the whole Store suite runs
+against it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from blobstore.backends.base import Backend
+from blobstore.backends.local import LocalBackend
+from blobstore.backends.memory import MemoryBackend
+from blobstore.catalog.base import Catalog
+from blobstore.catalog.mongo import MongoCatalog
+from blobstore.catalog.sqlite import SQLiteCatalog
+
+Factory = Callable[[Path, Any], Any]
+
+
+def _mongo_catalog(tmp: Path, request: Any) -> MongoCatalog:
+    return MongoCatalog(
+        client=request.getfixturevalue("mongo_client"),
+        database=request.getfixturevalue("mongo_database"),
+    )
+
+
+CATALOGS: dict[str, Callable[[Path, Any], Catalog]] = {
+    "sqlite": lambda tmp, request: SQLiteCatalog(tmp / "catalog.db"),
+    "mongodb": _mongo_catalog,
+}
+
+BACKENDS: dict[str, Callable[[Path, Any], Backend]] = {
+    "memory": lambda tmp, request: MemoryBackend(),
+    "local": lambda tmp, request: LocalBackend(tmp / "blobs"),
+}
