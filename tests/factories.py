@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from blobstore.backends.base import Backend
+from blobstore.backends.gridfs import GridFSBackend
 from blobstore.backends.local import LocalBackend
 from blobstore.backends.memory import MemoryBackend
 from blobstore.catalog.base import Catalog
@@ -29,6 +30,13 @@ def _mongo_catalog(tmp: Path, request: Any) -> MongoCatalog:
     )
 
 
+def _gridfs_backend(tmp: Path, request: Any) -> GridFSBackend:
+    return GridFSBackend(
+        client=request.getfixturevalue("mongo_client"),
+        database=request.getfixturevalue("mongo_database"),
+    )
+
+
 CATALOGS: dict[str, Callable[[Path, Any], Catalog]] = {
     "sqlite": lambda tmp, request: SQLiteCatalog(tmp / "catalog.db"),
     "mongodb": _mongo_catalog,
@@ -37,4 +45,5 @@ CATALOGS: dict[str, Callable[[Path, Any], Catalog]] = {
 BACKENDS: dict[str, Callable[[Path, Any], Backend]] = {
     "memory": lambda tmp, request: MemoryBackend(),
     "local": lambda tmp, request: LocalBackend(tmp / "blobs"),
+    "gridfs": _gridfs_backend,
 }

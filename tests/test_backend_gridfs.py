@@ -13,8 +13,7 @@ import os
 import socket
 import threading
 import tomllib
-import types
-import uuid
+import warnings
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
@@ -22,8 +21,6 @@ from pathlib import Path
 
 import gridfs
 import gridfs.errors
-import mongomock
-import mongomock.gridfs
 import pymongo
 import pytest
 from bson import ObjectId
@@ -49,40 +46,16 @@ from tests.helpers import DataSource
 from tests.helpers import FailingReader
 from tests.helpers import SyncReader
 from tests.helpers import hash_of
+from tests.helpers import mongomock_client
 
 MONGODB_URI = os.environ.get("BLOBSTORE_TEST_MONGODB_URI")
 PREFIX = "blobstore"
 
-# mongomock only lets pymongo's gridfs use its databases and collections once
-# this has patched gridfs's isinstance checks (the patch also accepts the real
-# pymongo types, so it is harmless to real-MongoDB tests). Done once, at import.
-mongomock.gridfs.enable_gridfs_integration()
-
-
-class MongomockClient(mongomock.MongoClient):
-    """A mongomock client with the ``options.timeout`` pymongo's GridFS reads.
-
-    ``GridFSBucket`` (pymongo >= 4.2) takes ``client.options.timeout`` as the
-    client-side operation timeout of its ``_csot.apply`` methods. mongomock 4.3
-    has no ``options``, and its attribute fallback hands back a *collection*
-    named ``options.timeout``: the first such bucket call sets pymongo's
-    timeout context variable to that collection, then fails with a TypeError
-    computing the deadline, without resetting the variable. Every later call
-    in that thread skips the broken path and seems to work, so tests would
-    pass or fail by call order. Supplying the real default (no timeout)
-    removes the trap instead of pinning an old pymongo.
-    """
-
-    options = types.SimpleNamespace(timeout=None)
-
-
-def _mongomock_client(**kwargs) -> MongomockClient:
-    return MongomockClient(tz_aware=True, **kwargs)
-
 
 @pytest.fixture(autouse=True)
 def _no_leaked_operation_timeout():
-    # Guards against the trap described in MongomockClient: a poisoned
+    # Guards against the trap described in tests.helpers.mongomock_client: a
+    # poisoned
     # timeout context variable would make tests depend on their order.
     assert _csot.get_timeout() is None
     yield
@@ -92,11 +65,15 @@ def _no_leaked_operation_timeout():
 @pytest.fixture(
     params=["mongomock", pytest.param("mongodb", marks=pytest.mark.mongodb)]
 )
-def mongo_client(request):
-    """A client on an empty database named by ``mongo_client.test_db``."""
+def gridfs_client(request, mongo_database):
+    """A client on an empty database named by ``gridfs_client.test_db``.
+
+    Unlike conftest's ``mongo_client`` (one or the other), this runs every
+    test on mongomock *and*, when configured, on the real server.
+    """
     if request.param == "mongomock":
-        client = _mongomock_client()
-        client.test_db = "blobstore_test"
+        client = mongomock_client(tz_aware=True)
+        client.test_db = mongo_database
         yield client
         return
     if not MONGODB_URI:
@@ -104,7 +81,7 @@ def mongo_client(request):
     client = pymongo.MongoClient(
         MONGODB_URI, tz_aware=True, serverSelectionTimeoutMS=5000
     )
-    client.test_db = f"blobstore_test_{uuid.uuid4().hex[:12]}"
+    client.test_db = mongo_database
     try:
         yield client
     finally:
@@ -118,8 +95,8 @@ def make_backend(client, **kwargs) -> GridFSBackend:
 
 
 @pytest.fixture
-def backend(mongo_client):
-    b = make_backend(mongo_client)
+def backend(gridfs_client):
+    b = make_backend(gridfs_client)
     yield b
     b.close()
 
@@ -145,8 +122,8 @@ class TestGridFSBackendSmallChunks(BackendContract):
     sizes = (0, 1, 1023, 1024, 1025, 10_000)
 
     @pytest.fixture
-    def backend(self, mongo_client):
-        b = make_backend(mongo_client, chunk_size=1024)
+    def backend(self, gridfs_client):
+        b = make_backend(gridfs_client, chunk_size=1024)
         yield b
         b.close()
 
@@ -157,30 +134,30 @@ class TestGridFSBackendSmallChunks(BackendContract):
 # -- layout, indexes, config ---------------------------------------------------
 
 
-def test_files_live_in_the_prefix_bucket(mongo_client, backend):
+def test_files_live_in_the_prefix_bucket(gridfs_client, backend):
     data = os.urandom(DEFAULT_CHUNK_SIZE + 10)
     backend.put("n1", io.BytesIO(data), len(data))
-    files = list(collection(mongo_client, "files").find())
+    files = list(collection(gridfs_client, "files").find())
     assert [(f["filename"], f["length"], f["chunkSize"]) for f in files] == [
         ("n1", len(data), DEFAULT_CHUNK_SIZE)
     ]
-    chunks = collection(mongo_client, "chunks")
+    chunks = collection(gridfs_client, "chunks")
     assert chunks.count_documents({"files_id": files[0]["_id"]}) == 2
 
 
-def test_chunk_size_is_configurable(mongo_client):
-    backend = make_backend(mongo_client, chunk_size=1024 * 1024)
+def test_chunk_size_is_configurable(gridfs_client):
+    backend = make_backend(gridfs_client, chunk_size=1024 * 1024)
     data = os.urandom(3 * 1024 * 1024 + 1)
     backend.put("big", io.BytesIO(data), len(data))
-    doc = collection(mongo_client, "files").find_one({"filename": "big"})
+    doc = collection(gridfs_client, "files").find_one({"filename": "big"})
     assert doc["chunkSize"] == 1024 * 1024
-    assert collection(mongo_client, "chunks").count_documents({}) == 4
+    assert collection(gridfs_client, "chunks").count_documents({}) == 4
     assert read_all(backend, "big") == data
 
 
-def test_indexes_are_created_at_start(mongo_client, backend):
+def test_indexes_are_created_at_start(gridfs_client, backend):
     def keys(suffix):
-        info = collection(mongo_client, suffix).index_information()
+        info = collection(gridfs_client, suffix).index_information()
         return {tuple(spec["key"]): spec.get("unique", False) for spec in info.values()}
 
     # Lookups by filename use the GridFS files index (filename is its prefix).
@@ -188,16 +165,16 @@ def test_indexes_are_created_at_start(mongo_client, backend):
     assert keys("chunks")[(("files_id", 1), ("n", 1))] is True
 
 
-def test_starting_twice_on_the_same_bucket_is_fine(mongo_client, backend):
+def test_starting_twice_on_the_same_bucket_is_fine(gridfs_client, backend):
     backend.put("kept", io.BytesIO(b"abc"), 3)
-    again = make_backend(mongo_client)
+    again = make_backend(gridfs_client)
     assert read_all(again, "kept") == b"abc"
 
 
 @pytest.mark.parametrize("chunk_size", [0, 1023, 16 * 1024 * 1024, "255k", True])
-def test_invalid_chunk_size_is_a_bad_parameter(mongo_client, chunk_size):
+def test_invalid_chunk_size_is_a_bad_parameter(gridfs_client, chunk_size):
     with pytest.raises(BadParams, match="chunk_size"):
-        make_backend(mongo_client, chunk_size=chunk_size)
+        make_backend(gridfs_client, chunk_size=chunk_size)
 
 
 def test_registered_as_gridfs():
@@ -207,17 +184,17 @@ def test_registered_as_gridfs():
         backend_from_config({"type": "gridfs", "bogus": 1})
 
 
-def test_from_config_shares_a_client(mongo_client):
+def test_from_config_shares_a_client(gridfs_client):
     config = {
         "type": "gridfs",
         "uri": "mongodb://unused.invalid:1",  # the shared client wins
-        "database": mongo_client.test_db,
+        "database": gridfs_client.test_db,
         "prefix": "cfg",
         "chunk_size": 4096,
     }
-    backend = GridFSBackend.from_config(config, client=mongo_client)
+    backend = GridFSBackend.from_config(config, client=gridfs_client)
     backend.put("c1", io.BytesIO(b"x" * 5000), 5000)
-    files = mongo_client[mongo_client.test_db]["cfg.files"]
+    files = gridfs_client[gridfs_client.test_db]["cfg.files"]
     doc = files.find_one()
     assert (doc["filename"], doc["chunkSize"]) == ("c1", 4096)
     backend.close()
@@ -225,7 +202,7 @@ def test_from_config_shares_a_client(mongo_client):
     assert files.count_documents({}) == 1
 
 
-def test_mongodb_only_example_config(mongo_client):
+def test_mongodb_only_example_config(gridfs_client):
     path = Path(__file__).parent.parent / "config" / "mongodb-only.toml"
     config = tomllib.loads(path.read_text())
     catalog, backend_table = config["catalog"], config["backend"]
@@ -233,8 +210,8 @@ def test_mongodb_only_example_config(mongo_client):
     shared = ("uri", "database", "prefix")
     assert {k: catalog[k] for k in shared} == {k: backend_table[k] for k in shared}
     # Built as the service would, with the catalog's client shared.
-    table = {**backend_table, "database": mongo_client.test_db}
-    backend = GridFSBackend.from_config(table, client=mongo_client)
+    table = {**backend_table, "database": gridfs_client.test_db}
+    backend = GridFSBackend.from_config(table, client=gridfs_client)
     assert backend.chunk_size == DEFAULT_CHUNK_SIZE
     backend.put("e1", io.BytesIO(b"abc"), 3)
     assert read_all(backend, "e1") == b"abc"
@@ -255,6 +232,48 @@ def test_unreachable_mongodb_is_unavailable():
         )
 
 
+def test_a_forked_worker_gets_its_own_client():
+    # gunicorn forks workers from a master that may have built the backend;
+    # a MongoClient must not be used across fork. No server is needed to see
+    # which client the child would use.
+    backend = GridFSBackend(
+        uri=f"mongodb://127.0.0.1:{_closed_port()}/?serverSelectionTimeoutMS=200",
+        create_indexes=False,
+    )
+    parent_client = backend._client
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():
+        # Python 3.12+ warns about fork in a process with threads (pymongo's
+        # monitors); the child only checks which client it would use.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: report, then leave without running pytest's exit
+        try:
+            backend._after_fork()
+            fresh = backend._client is not parent_client
+            bound = backend._files.database.client is backend._client
+            os.write(write_end, b"new" if fresh and bound else b"old")
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    try:
+        answer = os.read(read_end, 3)
+    finally:
+        os.close(read_end)
+        os.waitpid(pid, 0)
+    assert answer == b"new"
+    backend._after_fork()
+    assert backend._client is parent_client  # the parent keeps its own
+    backend.close()
+
+
+def test_a_shared_client_is_never_replaced(gridfs_client):
+    backend = make_backend(gridfs_client)
+    backend._pid = -1  # as if forked
+    backend.put("s", io.BytesIO(b"x"), 1)
+    assert backend._client is gridfs_client
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -268,7 +287,7 @@ def _chunk_count(client) -> int:
     return collection(client, "chunks").count_documents({})
 
 
-def test_failed_put_leaves_no_chunks(mongo_client, backend):
+def test_failed_put_leaves_no_chunks(gridfs_client, backend):
     data = os.urandom(50_000)
     with pytest.raises(ConnectionResetError):
         backend.put("broken", FailingReader(data), 100_000)
@@ -278,11 +297,11 @@ def test_failed_put_leaves_no_chunks(mongo_client, backend):
     with pytest.raises(SizeMismatch):
         backend.put("short", VerifyingReader(io.BytesIO(data), len(data) + 1), None)
     assert names(backend) == set()
-    assert _chunk_count(mongo_client) == 0
+    assert _chunk_count(gridfs_client) == 0
 
 
 @pytest.mark.slow
-def test_failed_put_after_chunks_were_inserted_deletes_them(mongo_client, backend):
+def test_failed_put_after_chunks_were_inserted_deletes_them(gridfs_client, backend):
     # The driver batches chunk inserts (up to 48 MiB), so only a long stream
     # has chunks in MongoDB when it fails: the abort must remove those.
     size = 64 * 1024 * 1024
@@ -292,7 +311,7 @@ def test_failed_put_after_chunks_were_inserted_deletes_them(mongo_client, backen
         def readinto(self, buffer):
             n = super().readinto(buffer)
             if n == 0:
-                seen.append(_chunk_count(mongo_client))
+                seen.append(_chunk_count(gridfs_client))
                 raise ConnectionResetError("client went away")
             return n
 
@@ -300,10 +319,10 @@ def test_failed_put_after_chunks_were_inserted_deletes_them(mongo_client, backen
         backend.put("huge", FailsAtTheEnd(size), size)
     assert seen and seen[0] > 0, "no chunk reached MongoDB before the failure"
     assert names(backend) == set()
-    assert _chunk_count(mongo_client) == 0
+    assert _chunk_count(gridfs_client) == 0
 
 
-def test_put_reads_streams_without_readinto(mongo_client):
+def test_put_reads_streams_without_readinto(gridfs_client):
     class Dribble:
         """Returns at most 1000 bytes per read, like a slow socket."""
 
@@ -313,13 +332,13 @@ def test_put_reads_streams_without_readinto(mongo_client):
         def read(self, n=-1):
             return self._f.read(min(n, 1000) if n >= 0 else 1000)
 
-    backend = make_backend(mongo_client, chunk_size=4096)
+    backend = make_backend(gridfs_client, chunk_size=4096)
     data = os.urandom(4096 * 3 + 17)
     backend.put("dribble", Dribble(data), None)
     assert read_all(backend, "dribble") == data
     # Whole chunks were handed to GridFS despite the short reads.
     lengths = [
-        len(c["data"]) for c in collection(mongo_client, "chunks").find().sort("n", 1)
+        len(c["data"]) for c in collection(gridfs_client, "chunks").find().sort("n", 1)
     ]
     assert lengths == [4096, 4096, 4096, 17]
 
@@ -383,26 +402,26 @@ def test_reader_follows_io_rules(backend):
         f.seek(0)
 
 
-def test_remove_deletes_every_file_of_the_name(mongo_client, backend):
+def test_remove_deletes_every_file_of_the_name(gridfs_client, backend):
     # GridFS allows revisions of one filename; a name is one object to us.
-    bucket = gridfs.GridFSBucket(mongo_client[mongo_client.test_db], PREFIX)
+    bucket = gridfs.GridFSBucket(gridfs_client[gridfs_client.test_db], PREFIX)
     for data in (b"first" * 1000, b"second" * 1000):
         with bucket.open_upload_stream("dup", chunk_size_bytes=1024) as grid_in:
             grid_in.write(data)
     backend.put("other", io.BytesIO(b"stays"), 5)
-    assert collection(mongo_client, "files").count_documents({}) == 3
+    assert collection(gridfs_client, "files").count_documents({}) == 3
     backend.remove("dup")
     with pytest.raises(BlobNotFound):
         backend.open("dup")
     assert names(backend) == {"other"}
-    assert _chunk_count(mongo_client) == 1  # only "other"'s
+    assert _chunk_count(gridfs_client) == 1  # only "other"'s
 
 
-def test_remove_of_a_file_without_chunks_left(mongo_client, backend):
+def test_remove_of_a_file_without_chunks_left(gridfs_client, backend):
     # What an interrupted remove leaves (chunks go first): still listed, so
     # the GC's orphan sweep retries it; reading it says not found.
     backend.put("half", io.BytesIO(b"x" * 5000), 5000)
-    collection(mongo_client, "chunks").delete_many({})
+    collection(gridfs_client, "chunks").delete_many({})
     assert names(backend) == {"half"}
     f, _ = backend.open("half")
     with f, pytest.raises(BlobNotFound):
@@ -424,7 +443,7 @@ def test_list_reports_upload_dates_in_utc(backend):
 
 
 def test_list_with_a_shared_client_that_is_not_tz_aware():
-    client = MongomockClient(tz_aware=False)
+    client = mongomock_client(tz_aware=False)
     backend = GridFSBackend(database="naive", client=client)
     backend.put("t2", io.BytesIO(b"abc"), 3)
     [info] = backend.list()
@@ -432,8 +451,8 @@ def test_list_with_a_shared_client_that_is_not_tz_aware():
     assert abs(datetime.now(UTC) - info.mtime) < timedelta(minutes=1)
 
 
-def test_list_ignores_files_it_could_not_have_written(mongo_client, backend):
-    bucket = gridfs.GridFSBucket(mongo_client[mongo_client.test_db], PREFIX)
+def test_list_ignores_files_it_could_not_have_written(gridfs_client, backend):
+    bucket = gridfs.GridFSBucket(gridfs_client[gridfs_client.test_db], PREFIX)
     bucket.upload_from_stream("../not/ours", io.BytesIO(b"x"))
     backend.put("ours", io.BytesIO(b"y"), 1)
     assert names(backend) == {"ours"}
@@ -451,11 +470,11 @@ def test_stats(backend):
 
 
 @pytest.mark.mongodb
-def test_every_operation_maps_a_lost_connection_to_unavailable():
+def test_every_operation_maps_a_lost_connection_to_unavailable(mongo_database):
     if not MONGODB_URI:
         pytest.skip("set BLOBSTORE_TEST_MONGODB_URI to run against a real MongoDB")
     client = pymongo.MongoClient(MONGODB_URI, serverSelectionTimeoutMS=5000)
-    db = f"blobstore_test_{uuid.uuid4().hex[:12]}"
+    db = mongo_database
     try:
         backend = GridFSBackend(database=db, client=client)
         backend.put("u1", io.BytesIO(b"abc"), 3)
@@ -480,7 +499,7 @@ def test_every_operation_maps_a_lost_connection_to_unavailable():
         backend.stats()
 
 
-def test_first_bucket_call_in_a_fresh_thread_works(mongo_client, backend):
+def test_first_bucket_call_in_a_fresh_thread_works(gridfs_client, backend):
     # A new thread starts with fresh context variables, so nothing an earlier
     # call left behind can make this pass: it proves the fixture's client is
     # usable from the first call, including the driver's CSOT-wrapped
@@ -489,7 +508,7 @@ def test_first_bucket_call_in_a_fresh_thread_works(mongo_client, backend):
 
     def run():
         try:
-            bucket = gridfs.GridFSBucket(mongo_client[mongo_client.test_db], PREFIX)
+            bucket = gridfs.GridFSBucket(gridfs_client[gridfs_client.test_db], PREFIX)
             with pytest.raises(gridfs.errors.NoFile):
                 bucket.delete(ObjectId())
             backend.put("fresh", io.BytesIO(b"abc"), 3)
@@ -513,7 +532,7 @@ def store(tmp_path, backend):
     s.close()
 
 
-def test_concurrent_puts_of_the_same_content_leave_one_file(mongo_client, store):
+def test_concurrent_puts_of_the_same_content_leave_one_file(gridfs_client, store):
     # The reference's Mongo-only TestPutConcurrent: the puts all start reading
     # together, every one writes its own GridFS file, one wins the catalog
     # record and the losers remove their copies.
@@ -539,16 +558,16 @@ def test_concurrent_puts_of_the_same_content_leave_one_file(mongo_client, store)
     assert sum(r.created for r in results) == 1
     with store.open(digest) as blob:
         assert blob.read() == data
-    files = list(collection(mongo_client, "files").find())
+    files = list(collection(gridfs_client, "files").find())
     assert len(files) == 1
     assert files[0]["filename"] == store.stat(digest).name
-    chunks = collection(mongo_client, "chunks")
+    chunks = collection(gridfs_client, "chunks")
     assert chunks.count_documents({}) == chunks.count_documents(
         {"files_id": files[0]["_id"]}
     )
 
 
-def test_store_put_open_and_gc(mongo_client, store):
+def test_store_put_open_and_gc(gridfs_client, store):
     keep = store.put(io.BytesIO(b"keep me" * 1000))
     drop = store.put(io.BytesIO(b"drop me" * 1000))
     with store.open(keep.hash) as blob:
@@ -559,13 +578,13 @@ def test_store_put_open_and_gc(mongo_client, store):
     with pytest.raises(BlobNotFound):
         store.open(drop.hash)
     assert names(store.backend) == {store.stat(keep.hash).name}
-    assert _chunk_count(mongo_client) == 1
+    assert _chunk_count(gridfs_client) == 1
 
 
-def test_store_put_with_wrong_hash_stores_nothing(mongo_client, store):
+def test_store_put_with_wrong_hash_stores_nothing(gridfs_client, store):
     data = os.urandom(400_000)
     with pytest.raises(HashMismatch):
         store.put(io.BytesIO(data), hash_of(b"something else"), len(data))
     assert not store.exists(hash_of(data))
-    assert collection(mongo_client, "files").count_documents({}) == 0
-    assert _chunk_count(mongo_client) == 0
+    assert collection(gridfs_client, "files").count_documents({}) == 0
+    assert _chunk_count(gridfs_client) == 0

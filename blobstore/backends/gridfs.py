@@ -26,7 +26,10 @@ Sharing a connection: ``GridFSBackend(..., client=mongo_client)`` (or
 ``GridFSBackend.from_config(table, client=mongo_client)``) uses an existing
 :class:`pymongo.MongoClient` -- typically the MongoDB catalog's, so a
 MongoDB-only deployment has one connection pool -- instead of connecting to
-``uri``. The backend then never closes that client: its owner does.
+``uri``. The backend then never closes that client: its owner does. A
+backend that made its own client makes a new one in a forked child (gunicorn
+workers forked from a master that built it); a shared client is its owner's
+to replace, so a service that shares one should build its store after fork.
 
 How the Backend contract maps onto GridFS:
 
@@ -54,6 +57,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 from collections.abc import Iterator
 from collections.abc import Mapping
 from datetime import UTC
@@ -120,7 +124,9 @@ class GridFSBackend(Backend):
     :param chunk_size: GridFS chunk size in bytes for new files.
     :param client: an existing client to share (e.g. the MongoDB catalog's);
         the backend does not close it.
-    :raises BadParams: an invalid chunk size or name.
+    :param create_indexes: create the GridFS indexes now (idempotent; needs
+        the ``createIndex`` privilege).
+    :raises BadParams: an invalid uri, chunk size or name.
     :raises Unavailable: MongoDB cannot be reached to create the indexes.
     """
 
@@ -134,6 +140,7 @@ class GridFSBackend(Backend):
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         *,
         client: pymongo.MongoClient[Any] | None = None,
+        create_indexes: bool = True,
     ) -> None:
         if (
             not isinstance(chunk_size, int)
@@ -148,28 +155,46 @@ class GridFSBackend(Backend):
             if not isinstance(value, str) or not value:
                 raise BadParams(f"gridfs {key} must be a non-empty string")
         self.chunk_size = chunk_size
+        self.database = database
         self.prefix = prefix
+        self._uri = uri
         self._owns_client = client is None
-        if client is None:
+        self._pid = os.getpid()
+        self._bind(client if client is not None else self._connect())
+        if create_indexes:
             try:
-                # tz_aware so that uploadDate comes back as an aware UTC time.
-                client = pymongo.MongoClient(uri, tz_aware=True, appname="blobstore")
-            except (pymongo.errors.ConfigurationError, ValueError, TypeError) as exc:
-                raise BadParams(f"invalid gridfs uri {uri!r}: {exc}") from exc
-        self._client = client
+                with _mongo_errors(
+                    f"cannot create the indexes of gridfs bucket {prefix}"
+                ):
+                    self._files.create_index(_FILES_INDEX)
+                    self._chunks.create_index(_CHUNKS_INDEX, unique=True)
+            except BaseException:
+                self.close()  # do not leak the connection pool of a failed start
+                raise
+
+    def _connect(self) -> pymongo.MongoClient[Any]:
         try:
-            self._db: Database[Any] = client[database]
-            self._bucket = gridfs.GridFSBucket(
-                self._db, bucket_name=prefix, chunk_size_bytes=chunk_size
-            )
-            self._files: Collection[Any] = self._db[f"{prefix}.files"]
-            self._chunks: Collection[Any] = self._db[f"{prefix}.chunks"]
-            with _mongo_errors(f"cannot create the indexes of gridfs bucket {prefix}"):
-                self._files.create_index(_FILES_INDEX)
-                self._chunks.create_index(_CHUNKS_INDEX, unique=True)
-        except BaseException:
-            self.close()
-            raise
+            # tz_aware so that uploadDate comes back as an aware UTC time.
+            return pymongo.MongoClient(self._uri, tz_aware=True, appname="blobstore")
+        except (pymongo.errors.ConfigurationError, ValueError, TypeError) as exc:
+            raise BadParams(f"invalid gridfs uri {self._uri!r}: {exc}") from exc
+
+    def _bind(self, client: pymongo.MongoClient[Any]) -> None:
+        self._client = client
+        self._db: Database[Any] = client[self.database]
+        self._bucket = gridfs.GridFSBucket(
+            self._db, bucket_name=self.prefix, chunk_size_bytes=self.chunk_size
+        )
+        self._files: Collection[Any] = self._db[f"{self.prefix}.files"]
+        self._chunks: Collection[Any] = self._db[f"{self.prefix}.chunks"]
+
+    def _after_fork(self) -> None:
+        # A MongoClient must not be used across fork (gunicorn workers forked
+        # from a master that built the backend): a child connects afresh. A
+        # shared client is its owner's to replace.
+        if self._owns_client and self._pid != os.getpid():
+            self._bind(self._connect())
+            self._pid = os.getpid()
 
     @classmethod
     def from_config(
@@ -192,6 +217,7 @@ class GridFSBackend(Backend):
 
     def put(self, name: str, stream: Readable, size: int | None = None) -> None:
         check_name(name)
+        self._after_fork()
         with _mongo_errors(f"cannot store {name!r} in gridfs"):
             grid_in = self._bucket.open_upload_stream(name)
         try:
@@ -228,6 +254,7 @@ class GridFSBackend(Backend):
 
     def open(self, name: str) -> tuple[BinaryIO, int]:
         check_name(name)
+        self._after_fork()
         try:
             with _mongo_errors(f"cannot open {name!r} in gridfs"):
                 grid_out = self._bucket.open_download_stream_by_name(name)
@@ -238,6 +265,7 @@ class GridFSBackend(Backend):
 
     def remove(self, name: str) -> None:
         check_name(name)
+        self._after_fork()
         with _mongo_errors(f"cannot remove {name!r} from gridfs"):
             ids = [doc["_id"] for doc in self._files.find({"filename": name}, ["_id"])]
             if not ids:
@@ -247,6 +275,7 @@ class GridFSBackend(Backend):
             self._files.delete_many({"_id": {"$in": ids}})
 
     def list(self) -> Iterator[ObjectInfo]:
+        self._after_fork()
         with _mongo_errors("cannot list gridfs files"):
             cursor = self._files.find({}, ["filename", "length", "uploadDate"])
             try:
@@ -263,10 +292,12 @@ class GridFSBackend(Backend):
                 cursor.close()
 
     def check(self) -> None:
+        self._after_fork()
         with _mongo_errors("mongodb is unreachable"):
             self._db.command("ping")
 
     def stats(self) -> dict[str, Any]:
+        self._after_fork()
         with _mongo_errors("cannot count gridfs files"):
             files = self._files.estimated_document_count()
         return {
@@ -277,7 +308,7 @@ class GridFSBackend(Backend):
         }
 
     def close(self) -> None:
-        if self._owns_client and getattr(self, "_client", None) is not None:
+        if self._owns_client:
             self._client.close()
 
 
