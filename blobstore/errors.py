@@ -28,17 +28,20 @@ __all__ = [
     "BlobStoreError",
     "Conflict",
     "Corrupt",
+    "DriveMismatch",
     "HashMismatch",
     "InsufficientStorage",
     "LeaseHeld",
     "NotFound",
     "PartConflict",
+    "ReadQuorumError",
     "RefNotFound",
     "SizeMismatch",
     "Unavailable",
     "UploadComplete",
     "UploadInUse",
     "UploadNotFound",
+    "WriteQuorumError",
 ]
 
 
@@ -121,10 +124,35 @@ class Unavailable(BlobStoreError):
     code = "unavailable"
 
 
+class ReadQuorumError(Unavailable):
+    """Fewer intact shards of an erasure-coded object than are needed to read it.
+
+    Never answered with wrong bytes: the read stops here instead.
+    """
+
+    code = "read_quorum"
+
+
+class WriteQuorumError(Unavailable):
+    """Too few drives took a write for it to count; nothing was kept."""
+
+    code = "write_quorum"
+
+
 class InsufficientStorage(BlobStoreError):
     """The backend has no room for the blob."""
 
     code = "insufficient_storage"
+
+
+class DriveMismatch(BadParams):
+    """A configured drive belongs to another deployment or another layout.
+
+    Raised at start so that a misconfigured drive list never mixes two data
+    sets; using the drive needs an operator's decision.
+    """
+
+    code = "drive_mismatch"
 
 
 class Corrupt(BlobStoreError):

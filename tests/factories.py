@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from blobstore.backends.base import Backend
+from blobstore.backends.erasure import ErasureBackend
 from blobstore.backends.gridfs import GridFSBackend
 from blobstore.backends.local import LocalBackend
 from blobstore.backends.memory import MemoryBackend
@@ -46,4 +47,7 @@ BACKENDS: dict[str, Callable[[Path, Any], Backend]] = {
     "memory": lambda tmp, request: MemoryBackend(),
     "local": lambda tmp, request: LocalBackend(tmp / "blobs"),
     "gridfs": _gridfs_backend,
+    "erasure-4+2": lambda tmp, request: ErasureBackend(
+        [tmp / f"drive{i}" for i in range(4)], parity=2
+    ),
 }

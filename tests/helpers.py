@@ -28,7 +28,8 @@ def hash_of(data: bytes) -> str:
 
 class DataSource(io.RawIOBase):
     """A deterministic stream of *size* bytes (pattern from *fill*), generated
-    as it is read: large blobs without large memory."""
+    as it is read: large blobs without large memory. The byte at position
+    *p* is always the same, whatever sizes the reader asks for."""
 
     def __init__(self, size: int, fill: int = 0) -> None:
         super().__init__()
