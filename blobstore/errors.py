@@ -26,6 +26,7 @@ __all__ = [
     "BadParams",
     "BlobNotFound",
     "BlobStoreError",
+    "ConfigError",
     "Conflict",
     "Corrupt",
     "DriveMismatch",
@@ -86,6 +87,18 @@ class SizeMismatch(BadParams):
     """The content is shorter or longer than the size the caller declared."""
 
     code = "size_mismatch"
+
+
+class ConfigError(BadParams):
+    """The configuration is invalid. The message names the key::
+
+        config error: [limits] min_part_size must be an integer
+    """
+
+    code = "config_error"
+
+    def __str__(self) -> str:
+        return f"config error: {super().__str__()}"
 
 
 class Conflict(BlobStoreError):

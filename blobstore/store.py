@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
+from typing import Any
 
 from blobstore.backends.base import Backend
 from blobstore.catalog.base import Catalog
@@ -254,6 +255,16 @@ class Store:
     def stats(self) -> BlobTotals:
         """How many blobs the store holds and how many bytes they take."""
         return self.catalog.blob_totals()
+
+    def backend_stats(self) -> dict[str, Any]:
+        """The backend's own figures (capacity, drive health), for operators."""
+        return self.backend.stats()
+
+    def check(self) -> None:
+        """Raise :class:`~blobstore.errors.Unavailable` unless both the catalog
+        and the backend can be reached (a readiness probe)."""
+        self.catalog.check()
+        self.backend.check()
 
     # -- native multipart uploads -------------------------------------------
 
