@@ -29,6 +29,7 @@ from pymongo import _csot
 from blobstore.backends.gridfs import DEFAULT_CHUNK_SIZE
 from blobstore.backends.gridfs import GridFSBackend
 from blobstore.catalog.sqlite import SQLiteCatalog
+from blobstore.config import load_settings
 from blobstore.errors import BadParams
 from blobstore.errors import BlobNotFound
 from blobstore.errors import HashMismatch
@@ -209,7 +210,11 @@ def test_mongodb_only_example_config(gridfs_client):
     assert (catalog["type"], backend_table["type"]) == ("mongodb", "gridfs")
     shared = ("uri", "database", "prefix")
     assert {k: catalog[k] for k in shared} == {k: backend_table[k] for k in shared}
-    # Built as the service would, with the catalog's client shared.
+    # The service's loader accepts it as it is.
+    settings = load_settings(path, env={})
+    assert settings.backend == backend_table
+    assert settings.catalog == catalog
+    # Built with the catalog's client shared.
     table = {**backend_table, "database": gridfs_client.test_db}
     backend = GridFSBackend.from_config(table, client=gridfs_client)
     assert backend.chunk_size == DEFAULT_CHUNK_SIZE
