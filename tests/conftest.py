@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import mongomock_client
+
 # -- MongoDB ------------------------------------------------------------------
 #
 # By default the MongoDB tests run on mongomock (in-process, no server). With
@@ -33,9 +35,7 @@ def mongo_client(mongo_database: str) -> Iterator[Any]:
     BLOBSTORE_TEST_MONGODB_URI (``mongo_database`` is dropped afterwards)."""
     uri = os.environ.get(MONGODB_URI_ENV)
     if not uri:
-        import mongomock
-
-        yield mongomock.MongoClient()
+        yield mongomock_client()
         return
     import pymongo
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from blobstore.backends.base import Backend
 from blobstore.backends.erasure import ErasureBackend
+from blobstore.backends.gridfs import GridFSBackend
 from blobstore.backends.local import LocalBackend
 from blobstore.backends.memory import MemoryBackend
 from blobstore.catalog.base import Catalog
@@ -30,6 +31,13 @@ def _mongo_catalog(tmp: Path, request: Any) -> MongoCatalog:
     )
 
 
+def _gridfs_backend(tmp: Path, request: Any) -> GridFSBackend:
+    return GridFSBackend(
+        client=request.getfixturevalue("mongo_client"),
+        database=request.getfixturevalue("mongo_database"),
+    )
+
+
 CATALOGS: dict[str, Callable[[Path, Any], Catalog]] = {
     "sqlite": lambda tmp, request: SQLiteCatalog(tmp / "catalog.db"),
     "mongodb": _mongo_catalog,
@@ -38,6 +46,7 @@ CATALOGS: dict[str, Callable[[Path, Any], Catalog]] = {
 BACKENDS: dict[str, Callable[[Path, Any], Backend]] = {
     "memory": lambda tmp, request: MemoryBackend(),
     "local": lambda tmp, request: LocalBackend(tmp / "blobs"),
+    "gridfs": _gridfs_backend,
     "erasure-4+2": lambda tmp, request: ErasureBackend(
         [tmp / f"drive{i}" for i in range(4)], parity=2
     ),
