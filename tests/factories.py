@@ -8,6 +8,7 @@ against it.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,13 @@ def _gridfs_backend(tmp: Path, request: Any) -> GridFSBackend:
     )
 
 
+def _swift_backend(tmp: Path, request: Any) -> Backend:
+    from blobstore.backends.swift import SwiftBackend
+
+    server = request.getfixturevalue("swift_server")
+    return SwiftBackend.from_config(server.backend_config(f"t-{uuid.uuid4().hex[:12]}"))
+
+
 CATALOGS: dict[str, Callable[[Path, Any], Catalog]] = {
     "sqlite": lambda tmp, request: SQLiteCatalog(tmp / "catalog.db"),
     "mongodb": _mongo_catalog,
@@ -50,4 +58,18 @@ BACKENDS: dict[str, Callable[[Path, Any], Backend]] = {
     "erasure-4+2": lambda tmp, request: ErasureBackend(
         [tmp / f"drive{i}" for i in range(4)], parity=2
     ),
+    "swift": _swift_backend,
 }
+
+#: Backends whose every operation is a network round trip to a real server:
+#: the Store suite runs them with one catalog only (catalogs are tested
+#: against every other backend).
+REMOTE_BACKENDS = {"swift"}
+
+#: The (catalog, backend) pairs the Store suite runs over.
+STORE_PAIRS = [
+    (c, b)
+    for c in sorted(CATALOGS)
+    for b in sorted(BACKENDS)
+    if b not in REMOTE_BACKENDS or c == "sqlite"
+]
