@@ -633,6 +633,27 @@ def _build(where: str, factory: Callable[[], Any]) -> Any:
         ) from None
 
 
+def _build_backend(table: Mapping[str, Any], catalog: Any) -> Any:
+    """The backend of a ``[backend]`` table.
+
+    A GridFS backend beside a MongoDB catalog takes the catalog's ``uri``,
+    ``database`` and ``prefix`` unless it sets its own, and shares the
+    catalog's connection pool when both talk to the same server: a
+    MongoDB-only deployment then opens one pool per process, not two. (The
+    backend gets only the connection, never the catalog.)
+    """
+    from blobstore.catalog.mongo import MongoCatalog
+
+    if table.get("type") != "gridfs" or not isinstance(catalog, MongoCatalog):
+        return registry.backend_from_config(table)
+    shared = dict(table)
+    shared.setdefault("uri", catalog.uri)
+    shared.setdefault("database", catalog.database)
+    shared.setdefault("prefix", catalog.prefix)
+    client = catalog.client if shared["uri"] == catalog.uri else None
+    return registry.load(registry.BACKENDS, "gridfs").from_config(shared, client=client)
+
+
 def build_store(settings: Settings) -> Store:
     """The Store the settings describe: catalog, backend, limits, ref sources.
 
@@ -643,9 +664,7 @@ def build_store(settings: Settings) -> Store:
         "[catalog]", lambda: registry.catalog_from_config(settings.catalog)
     )
     try:
-        backend = _build(
-            "[backend]", lambda: registry.backend_from_config(settings.backend)
-        )
+        backend = _build("[backend]", lambda: _build_backend(settings.backend, catalog))
         try:
             ref_sources = [
                 _build(f"[gc] ref_sources[{i}]:", lambda t=t: ref_source_from_config(t))
