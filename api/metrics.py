@@ -157,10 +157,11 @@ def _sent_bytes(req: falcon.Request, resp: falcon.Response) -> int:
 
 
 class MetricsMiddleware:
-    """Counts every request the native app answers, errors included."""
+    """Counts every request an app answers, errors included."""
 
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(self, metrics: Metrics, default_route: str = "unmatched") -> None:
         self._metrics = metrics
+        self._default_route = default_route
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.started = time.perf_counter()
@@ -173,7 +174,12 @@ class MetricsMiddleware:
         req_succeeded: bool,
     ) -> None:
         m = self._metrics
-        route = req.uri_template or "unmatched"
+        # An app without URI templates (the S3 sink) names the route itself.
+        route = (
+            getattr(req.context, "metrics_route", None)
+            or req.uri_template
+            or self._default_route
+        )
         method = req.method if req.method in _METHODS else "OTHER"
         m.requests.labels(route, method, str(resp.status_code)).inc()
         m.latency.labels(route, method).observe(
