@@ -22,7 +22,7 @@ def test_s3_requests_are_counted_by_operation(tmp_path):
         assert api.request("PUT", "/bkt", sign=False).status_code == 403
         text = metrics.exposition().decode()
     assert (
-        'blobstore_http_requests_total{route="s3",method="PUT",status="403"} 1.0'
+        'blobstore_http_requests_total{method="PUT",route="s3",status="403"} 1.0'
         in text
     )
 
