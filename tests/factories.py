@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from blobstore.backends.base import Backend
+from blobstore.backends.cache import CacheBackend
 from blobstore.backends.local import LocalBackend
 from blobstore.backends.memory import MemoryBackend
 from blobstore.catalog.base import Catalog
@@ -23,4 +24,8 @@ CATALOGS: dict[str, Callable[[Path], Catalog]] = {
 BACKENDS: dict[str, Callable[[Path], Backend]] = {
     "memory": lambda tmp: MemoryBackend(),
     "local": lambda tmp: LocalBackend(tmp / "blobs"),
+    # The read cache in front of a remote: every Store behaviour still holds.
+    "cache": lambda tmp: CacheBackend(
+        LocalBackend(tmp / "remote"), tmp / "cache", 1 << 30, min_free=0
+    ),
 }
