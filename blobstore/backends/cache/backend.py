@@ -199,14 +199,15 @@ class CacheBackend(Backend):
         with self._lock:
             if self._closing:
                 return
-            self._closing = True
-            fills = list(self._fills.values())
+            self._closing = True  # from now on, no new fills are admitted
             prefetchers = list(self._prefetchers)
+        for thread in prefetchers:
+            thread.join()
+        with self._lock:
+            fills = list(self._fills.values())
         for fill in fills:
             fill.cancel()
         self._evictor.close()
-        for thread in prefetchers:
-            thread.join()
         for fill in fills:
             if fill.thread is not None:
                 fill.thread.join()
@@ -354,7 +355,16 @@ class CacheBackend(Backend):
             name=f"cache-fill-{name[:12]}",
             daemon=True,
         )
-        fill.thread.start()
+        try:
+            fill.thread.start()
+        except BaseException as exc:  # no thread to be had: no fill either
+            os.close(own_fd)
+            stream.close()
+            fill.abort(self._layout, exc)
+            self._release(size)
+            with self._lock:
+                del self._fills[name]
+            raise
         if prefetch:
             os.close(own_fd)
             return None
@@ -439,8 +449,10 @@ class CacheBackend(Backend):
             return False
         with self._lock:
             running = sum(1 for f in self._fills.values() if f.fd >= 0)
-            admitted = running < self._max_fills and self.limits.admits(
-                size, self._usage + self._reserved, free
+            admitted = (
+                not self._closing
+                and running < self._max_fills
+                and self.limits.admits(size, self._usage + self._reserved, free)
             )
             if admitted:
                 self._reserved += size

@@ -130,19 +130,23 @@ class Fill:
                 self.cond.notify_all()
             return True
         except BaseException as exc:
-            with self.cond:
-                if self.fd >= 0:
-                    layout.abandon_fill(self.name, self.fd)
-                    self.fd = -1
-                self.state = FillState.FAILED
-                self.error = exc
-                self.bad_content = isinstance(exc, BadContent)
-                self.cond.notify_all()
-            if not isinstance(exc, Cancelled):
-                log.warning("cache fill of %s abandoned: %s", self.name, exc)
+            self.abort(layout, exc)
             if not isinstance(exc, Exception):
                 raise
             return False
+
+    def abort(self, layout: Layout, exc: BaseException) -> None:
+        """Abandon the fill: remove its file, tell its readers why."""
+        with self.cond:
+            if self.fd >= 0:
+                layout.abandon_fill(self.name, self.fd)
+                self.fd = -1
+            self.state = FillState.FAILED
+            self.error = exc
+            self.bad_content = isinstance(exc, BadContent)
+            self.cond.notify_all()
+        if not isinstance(exc, Cancelled):
+            log.warning("cache fill of %s abandoned: %s", self.name, exc)
 
     def _copy(self, stream, summer: BlockSummer, counters: Counters) -> None:
         buf = bytearray(CHUNK_SIZE)

@@ -176,7 +176,7 @@ class CachedReader(_Reader):
         self._counters = counters
         self._on_corrupt = on_corrupt
         self._damaged = False
-        self._buf = bytearray(meta.block_size)
+        self._buf = bytearray(min(meta.block_size, meta.size))
         self._buf_block = -1
 
     def _read_at(self, pos: int, view: memoryview) -> int:
