@@ -8,6 +8,7 @@ restarts, a stopped remote, range reads, prefetch, several processes.
 
 from __future__ import annotations
 
+import fcntl
 import io
 import multiprocessing
 import os
@@ -653,3 +654,49 @@ def test_bad_cache_directory_is_unavailable(remote, tmp_path):
     (tmp_path / "file").write_bytes(b"")
     with pytest.raises(Unavailable, match="cannot use cache directory"):
         CacheBackend(remote, tmp_path / "file" / "cache", 1 << 20)
+
+
+# -- a failing cache disk --------------------------------------------------------
+
+
+@pytest.fixture
+def unwritable_fills(monkeypatch):
+    """Fill files whose writes fail (EBADF), as on a failing cache disk."""
+    real = Layout.lock_fill
+
+    def lock_fill(self, name):
+        fd = real(self, name)
+        if fd is None:
+            return None
+        read_only = os.open(self.fill_path(name), os.O_RDONLY)
+        os.close(fd)
+        fcntl.flock(read_only, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return read_only
+
+    monkeypatch.setattr(Layout, "lock_fill", lock_fill)
+
+
+def test_cache_disk_failing_during_a_fill_serves_from_the_remote(
+    cache, remote, cache_dir, unwritable_fills
+):
+    data = os.urandom(2 * 1024 * 1024)
+    put(cache, "disk", data)
+    assert read(cache, "disk") == data
+    cache.wait_idle()
+    assert copies(cache_dir) == set()
+    assert leftovers(cache_dir) == []
+    assert cache.cache_stats()["fill_errors"] == 1
+
+
+def test_cache_disk_failing_during_a_put_keeps_the_put(
+    remote, cache_dir, unwritable_fills
+):
+    cache = make_cache(remote, cache_dir, keep_on_put=True)
+    try:
+        data = os.urandom(300_000)
+        put(cache, "stored", data)
+        assert copies(cache_dir) == set()
+        assert leftovers(cache_dir) == []
+        assert read(cache, "stored") == data
+    finally:
+        cache.close()
