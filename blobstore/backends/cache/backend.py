@@ -24,6 +24,7 @@ from blobstore.backends.cache.fill import Fill
 from blobstore.backends.cache.fill import FillState
 from blobstore.backends.cache.fill import PutTee
 from blobstore.backends.cache.layout import Layout
+from blobstore.backends.cache.layout import Meta
 from blobstore.backends.cache.limits import DEFAULT_MIN_FREE
 from blobstore.backends.cache.limits import Limits
 from blobstore.backends.cache.metrics import Counters
@@ -260,12 +261,9 @@ class CacheBackend(Backend):
         if self._closing:
             raise Unavailable("the cache backend is closed")
         while True:
-            hit = self._open_hit(name, hash)
-            if hit is not None:
-                if prefetch:
-                    hit[0].close()
-                    return None
-                return hit
+            found = self._find_copy(name, hash)
+            if found is not None:
+                return self._hit(name, hash, *found, prefetch=prefetch)
             with self._lock:
                 fill = self._fills.get(name)
                 leader = fill is None
@@ -281,7 +279,9 @@ class CacheBackend(Backend):
                 return joined
             # That fill ended before we could join it: look again.
 
-    def _open_hit(self, name: str, hash: str | None) -> tuple[BinaryIO, int] | None:
+    def _find_copy(self, name: str, hash: str | None) -> tuple[int, Meta] | None:
+        """An open descriptor of *name*'s committed copy and its sidecar, or
+        None (no copy, or a damaged one, which is dropped)."""
         try:
             fd = os.open(self._layout.data_path(name), os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
@@ -304,6 +304,15 @@ class CacheBackend(Backend):
         except BaseException:
             os.close(fd)
             raise
+        return fd, meta
+
+    def _hit(
+        self, name: str, hash: str | None, fd: int, meta: Meta, *, prefetch: bool
+    ) -> tuple[BinaryIO, int] | None:
+        """The reader of a found copy (None for a prefetch: nothing to do)."""
+        if prefetch:
+            os.close(fd)
+            return None
         self._counters.add("hits")
         if not self._verify_reads:
             self._counters.add("cache_bytes", meta.size)
@@ -321,6 +330,16 @@ class CacheBackend(Backend):
     def _lead(self, fill: Fill, prefetch: bool) -> tuple[BinaryIO, int] | None:
         """Open the remote object and start filling it (or bypass the cache)."""
         name = fill.name
+        # A fill commits before it leaves _fills: one that finished since our
+        # first look is found now, not fetched again.
+        try:
+            found = self._find_copy(name, fill.hash)
+        except BaseException as exc:
+            self._end(fill, FillState.FAILED, exc)
+            raise
+        if found is not None:
+            self._end(fill, FillState.DONE)
+            return self._hit(name, fill.hash, *found, prefetch=prefetch)
         try:
             stream, size = self._opener(name, fill.hash)()
         except BaseException as exc:
