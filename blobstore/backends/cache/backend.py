@@ -193,8 +193,9 @@ class CacheBackend(Backend):
                 name=f"cache-prefetch-{name[:12]}",
                 daemon=True,
             )
+            # Started under the lock, so nobody joins it before it started.
+            thread.start()
             self._prefetchers.add(thread)
-        thread.start()
 
     def close(self) -> None:
         with self._lock:
@@ -243,11 +244,15 @@ class CacheBackend(Backend):
             with self._lock:
                 threads = list(self._prefetchers)
                 threads += [f.thread for f in self._fills.values() if f.thread]
+                opening = [f for f in self._fills.values() if not f.thread]
                 idle = not self._fills and not self._prefetchers
             if idle:
                 break
             for thread in threads:
                 thread.join(max(deadline - time.monotonic(), 0))
+            for fill in opening:  # no thread yet: wait for its next step
+                with fill.cond:
+                    fill.cond.wait(min(0.05, max(deadline - time.monotonic(), 0)))
             if time.monotonic() >= deadline:
                 return False
         return self._evictor.run_and_wait(max(deadline - time.monotonic(), 0))
@@ -368,14 +373,14 @@ class CacheBackend(Backend):
             )
             return RemoteReader(cursor, size), size
         own_fd = fill.start(fd, size)
-        fill.thread = threading.Thread(
+        thread = threading.Thread(
             target=self._run_fill,
             args=(fill, stream),
             name=f"cache-fill-{name[:12]}",
             daemon=True,
         )
         try:
-            fill.thread.start()
+            thread.start()
         except BaseException as exc:  # no thread to be had: no fill either
             os.close(own_fd)
             stream.close()
@@ -384,6 +389,7 @@ class CacheBackend(Backend):
             with self._lock:
                 del self._fills[name]
             raise
+        fill.thread = thread  # published once started: joinable
         if prefetch:
             os.close(own_fd)
             return None
