@@ -1,10 +1,8 @@
 """Remotes for the read-cache tests, and a wrapper that watches them.
 
-``REMOTES`` maps a name to a factory ``(request, tmp_path) -> Backend``; the
-cache tests run over each. A real remote joins by adding its line, e.g. once
-``tests/conftest.py`` has a fixture giving a fresh Swift backend::
-
-    "swift": lambda request, tmp: request.getfixturevalue("swift_backend"),
+``REMOTES`` maps a name to a factory ``(tmp_path, request) -> Backend`` (the
+``tests/factories.py`` convention) returning a fresh, empty backend; the
+cache tests run over each. A real remote joins by adding its line.
 
 :class:`InstrumentedRemote` wraps any backend and counts what the cache asks
 of it (opens per name, bytes read), and can misbehave on demand: stop
@@ -27,9 +25,9 @@ from blobstore.backends.local import LocalBackend
 from blobstore.backends.memory import MemoryBackend
 from blobstore.errors import Unavailable
 
-REMOTES: dict[str, Callable[[object, Path], Backend]] = {
-    "memory": lambda request, tmp: MemoryBackend(),
-    "local": lambda request, tmp: LocalBackend(tmp / "remote", fsync=False),
+REMOTES: dict[str, Callable[[Path, object], Backend]] = {
+    "memory": lambda tmp, request: MemoryBackend(),
+    "local": lambda tmp, request: LocalBackend(tmp / "remote", fsync=False),
 }
 
 

@@ -37,7 +37,7 @@ from tests.helpers import FailingReader
 @pytest.fixture(params=sorted(REMOTES))
 def remote(request, tmp_path):
     """The instrumented remote, over each backend in REMOTES."""
-    return InstrumentedRemote(REMOTES[request.param](request, tmp_path))
+    return InstrumentedRemote(REMOTES[request.param](tmp_path, request))
 
 
 @pytest.fixture
