@@ -18,6 +18,10 @@ The classes group by what the caller can do about them:
 * :class:`InsufficientStorage` -- the backend is (nearly) full (507).
 * :class:`Corrupt` -- stored data or metadata is inconsistent (500); an
   operator should look.
+
+The S3 object layer (:mod:`blobstore.s3objects`) adds a few subclasses so its
+callers can tell *which* thing is missing or wrong (a bucket or a key, a bad
+bucket name or a bad part list) without parsing messages.
 """
 
 from __future__ import annotations
@@ -26,19 +30,34 @@ __all__ = [
     "BadParams",
     "BlobNotFound",
     "BlobStoreError",
+    "BucketExists",
+    "BucketNotEmpty",
+    "BucketNotFound",
+    "ConfigError",
     "Conflict",
     "Corrupt",
+    "DriveMismatch",
+    "EntityTooLarge",
     "HashMismatch",
     "InsufficientStorage",
+    "InvalidBucketName",
+    "InvalidKey",
+    "InvalidPart",
+    "InvalidPartOrder",
+    "KeyTooLong",
     "LeaseHeld",
     "NotFound",
+    "ObjectNotFound",
     "PartConflict",
+    "PartTooSmall",
+    "ReadQuorumError",
     "RefNotFound",
     "SizeMismatch",
     "Unavailable",
     "UploadComplete",
     "UploadInUse",
     "UploadNotFound",
+    "WriteQuorumError",
 ]
 
 
@@ -67,6 +86,18 @@ class RefNotFound(NotFound):
     code = "ref_not_found"
 
 
+class BucketNotFound(NotFound):
+    """No S3 bucket of that name."""
+
+    code = "bucket_not_found"
+
+
+class ObjectNotFound(NotFound):
+    """No S3 object under that key."""
+
+    code = "object_not_found"
+
+
 class BadParams(BlobStoreError):
     """The request is invalid; retrying it unchanged fails again."""
 
@@ -83,6 +114,58 @@ class SizeMismatch(BadParams):
     """The content is shorter or longer than the size the caller declared."""
 
     code = "size_mismatch"
+
+
+class ConfigError(BadParams):
+    """The configuration is invalid. The message names the key::
+
+        config error: [limits] min_part_size must be an integer
+    """
+
+    code = "config_error"
+
+    def __str__(self) -> str:
+        return f"config error: {super().__str__()}"
+class InvalidBucketName(BadParams):
+    """The name breaks the S3 bucket naming rules."""
+
+    code = "invalid_bucket_name"
+
+
+class InvalidKey(BadParams):
+    """An S3 key that is empty, too long, or not representable."""
+
+    code = "invalid_key"
+
+
+class KeyTooLong(InvalidKey):
+    """An S3 key longer than 1024 bytes (UTF-8)."""
+
+    code = "key_too_long"
+
+
+class EntityTooLarge(BadParams):
+    """An S3 object or part bigger than S3 allows."""
+
+    code = "entity_too_large"
+
+
+class InvalidPart(BadParams):
+    """A completion lists a part that was not uploaded (or has another ETag)."""
+
+    code = "invalid_part"
+
+
+class InvalidPartOrder(BadParams):
+    """A completion lists parts out of ascending order."""
+
+    code = "invalid_part_order"
+
+
+class PartTooSmall(BadParams):
+    """A part other than the last is below the minimum part size."""
+
+    code = "part_too_small"
 
 
 class Conflict(BlobStoreError):
@@ -109,6 +192,18 @@ class PartConflict(Conflict):
     code = "part_conflict"
 
 
+class BucketExists(Conflict):
+    """The bucket name is taken by another owner."""
+
+    code = "bucket_exists"
+
+
+class BucketNotEmpty(Conflict):
+    """A bucket that still holds objects cannot be deleted."""
+
+    code = "bucket_not_empty"
+
+
 class LeaseHeld(Conflict):
     """Another process holds the lease (for example, another GC is running)."""
 
@@ -121,10 +216,35 @@ class Unavailable(BlobStoreError):
     code = "unavailable"
 
 
+class ReadQuorumError(Unavailable):
+    """Fewer intact shards of an erasure-coded object than are needed to read it.
+
+    Never answered with wrong bytes: the read stops here instead.
+    """
+
+    code = "read_quorum"
+
+
+class WriteQuorumError(Unavailable):
+    """Too few drives took a write for it to count; nothing was kept."""
+
+    code = "write_quorum"
+
+
 class InsufficientStorage(BlobStoreError):
     """The backend has no room for the blob."""
 
     code = "insufficient_storage"
+
+
+class DriveMismatch(BadParams):
+    """A configured drive belongs to another deployment or another layout.
+
+    Raised at start so that a misconfigured drive list never mixes two data
+    sets; using the drive needs an operator's decision.
+    """
+
+    code = "drive_mismatch"
 
 
 class Corrupt(BlobStoreError):

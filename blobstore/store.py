@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
+from typing import Any
 
 from blobstore.backends.base import Backend
 from blobstore.catalog.base import Catalog
@@ -67,6 +68,7 @@ from blobstore.multipart import infer_offset
 from blobstore.multipart import new_upload_id
 from blobstore.multipart import validate_part_args
 from blobstore.multipart import with_part
+from blobstore.readahead import ReadAhead
 from blobstore.reader import BlobReader
 from blobstore.reader import CompositeReader
 
@@ -75,6 +77,8 @@ __all__ = ["PutResult", "Store"]
 log = logging.getLogger(__name__)
 
 _MAX_REF_NAME = 1024
+#: Puts at least this big read ahead in a second thread (see readahead.py).
+_READAHEAD_MIN = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,13 +171,19 @@ class Store:
             return PutResult(hash, reader.size, False, reader.md5)
         reader = VerifyingReader(stream, size, hash, md5=md5)
         name = uuid.uuid4().hex
+        # Big (or unknown-size) content: read and hash in a second thread
+        # while the backend writes, so the costs overlap instead of adding.
+        feed = ReadAhead(reader) if size is None or size >= _READAHEAD_MIN else reader
         try:
-            self.backend.put(name, reader, size)
+            self.backend.put(name, feed, size)
             if reader.hash is None:  # the backend stopped before the end
-                reader.drain()
+                feed.read()
         except BaseException:
             self._discard(name)
             raise
+        finally:
+            if feed is not reader:
+                feed.close()
         assert reader.hash is not None
         created = self._record(BlobRecord(reader.hash, reader.size, now, name))
         return PutResult(reader.hash, reader.size, created, reader.md5)
@@ -240,6 +250,14 @@ class Store:
             raise BlobNotFound(f"blob {hash} not found") from None
         return BlobReader(stream, size, hash)
 
+    def open_index(self, index: MultipartIndex) -> BlobReader | CompositeReader:
+        """A seekable reader of the concatenation of the blobs in *index*
+        (an S3 multipart object, or a composite whose index the caller kept).
+
+        :raises BlobNotFound: a part is missing (when it is reached).
+        """
+        return self._open_index(index, None)
+
     def _open_index(self, index: MultipartIndex, hash: str | None):
         if len(index) == 1:
             return self.open(index.hashes[0])
@@ -258,6 +276,16 @@ class Store:
     def stats(self) -> BlobTotals:
         """How many blobs the store holds and how many bytes they take."""
         return self.catalog.blob_totals()
+
+    def backend_stats(self) -> dict[str, Any]:
+        """The backend's own figures (capacity, drive health), for operators."""
+        return self.backend.stats()
+
+    def check(self) -> None:
+        """Raise :class:`~blobstore.errors.Unavailable` unless both the catalog
+        and the backend can be reached (a readiness probe)."""
+        self.catalog.check()
+        self.backend.check()
 
     # -- native multipart uploads -------------------------------------------
 

@@ -24,10 +24,12 @@ from blobstore.backends.cache import CacheBackend
 from blobstore.backends.local import LocalBackend
 from blobstore.backends.memory import MemoryBackend
 from blobstore.errors import Unavailable
+from tests.factories import _swift_backend
 
 REMOTES: dict[str, Callable[[Path, object], Backend]] = {
     "memory": lambda tmp, request: MemoryBackend(),
     "local": lambda tmp, request: LocalBackend(tmp / "remote", fsync=False),
+    "swift": _swift_backend,  # a real Swift (tests/swift_server.py), fresh container
 }
 
 

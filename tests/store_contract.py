@@ -148,6 +148,22 @@ class StoreContract:
             store.put(NoSeekReader(b"data"), hash_of(b"other"), 4)
         assert backend_names(store) == set()
 
+    def test_large_put_errors_store_nothing(self, store):
+        # Big puts read ahead in a second thread: errors must still abort.
+        data = b"z" * (3 * 1024 * 1024)
+        with pytest.raises(HashMismatch):
+            store.put(io.BytesIO(data), hash_of(b"other"), len(data))
+        with pytest.raises(SizeMismatch):
+            store.put(io.BytesIO(data), None, len(data) + 1)
+        with pytest.raises(SizeMismatch):
+            store.put(io.BytesIO(data + b"!"), None, len(data))
+        with pytest.raises(ConnectionResetError):
+            store.put(FailingReader(data), None, None)
+        assert backend_names(store) == set()
+        assert store.stats().blobs == 0
+        assert put_bytes(store, data).created
+        assert read_blob(store, hash_of(data)) == data
+
     def test_put_again_with_wrong_data(self, store):
         put_bytes(store, b"abcd")
         with pytest.raises(HashMismatch, match="blob hash mismatch"):

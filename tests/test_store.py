@@ -5,24 +5,19 @@ import pytest
 from blobstore import Store
 from tests.factories import BACKENDS
 from tests.factories import CATALOGS
+from tests.factories import STORE_PAIRS
 from tests.store_contract import StoreContract
 
 
-@pytest.fixture(params=sorted(CATALOGS))
-def catalog(request, tmp_path):
-    catalog = CATALOGS[request.param](tmp_path)
-    yield catalog
+@pytest.fixture(params=STORE_PAIRS, ids=[f"{c}-{b}" for c, b in STORE_PAIRS])
+def store(request, tmp_path):
+    catalog_name, backend_name = request.param
+    catalog = CATALOGS[catalog_name](tmp_path, request)
+    backend = BACKENDS[backend_name](tmp_path, request)
+    yield Store(catalog, backend, min_part_size=10)
+    backend.close()
     catalog.close()
 
 
-@pytest.fixture(params=sorted(BACKENDS))
-def backend(request, tmp_path):
-    backend = BACKENDS[request.param](tmp_path)
-    yield backend
-    backend.close()
-
-
 class TestStore(StoreContract):
-    @pytest.fixture
-    def store(self, catalog, backend):
-        return Store(catalog, backend, min_part_size=10)
+    pass

@@ -45,6 +45,12 @@ class Catalog(abc.ABC):
     #: The config ``type`` this catalog answers to.
     type_name: ClassVar[str] = ""
 
+    #: How many records the ``iter_*`` methods fetch per query. Iterators
+    #: page by key instead of holding one cursor open, so a slow consumer
+    #: (the GC removing backend objects) never holds a read snapshot or a
+    #: server cursor for long. Tests lower it to exercise paging.
+    batch_size: int = 5000
+
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Catalog:
         kwargs = {k: v for k, v in config.items() if k != "type"}

@@ -145,6 +145,8 @@ class ObjectRecord:
 
     ``headers`` keeps the standard headers stored with the object
     (Content-Type, Cache-Control, ...); ``metadata`` the ``x-amz-meta-*`` ones.
+    ``upload_id`` is the S3 multipart upload that made the object, if one did
+    (so that completing the same upload again can succeed, as in S3).
     """
 
     bucket: str
@@ -157,6 +159,7 @@ class ObjectRecord:
     content_type: str = "application/octet-stream"
     headers: dict[str, str] = field(default_factory=dict)
     metadata: dict[str, str] = field(default_factory=dict)
+    upload_id: str | None = None
 
     def blob_hashes(self) -> list[str]:
         """The blobs this object keeps alive."""

@@ -18,6 +18,7 @@ import json
 import os
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -29,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from blobstore.catalog.base import Catalog
+from blobstore.catalog.guard import guard_public_methods
+from blobstore.catalog.keys import prefix_upper_bound
 from blobstore.catalog.records import BlobRecord
 from blobstore.catalog.records import BlobTotals
 from blobstore.catalog.records import BucketRecord
@@ -43,8 +46,6 @@ from blobstore.errors import Conflict
 from blobstore.errors import Unavailable
 
 __all__ = ["SQLiteCatalog"]
-
-_BATCH = 5000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS blobs (
@@ -98,6 +99,7 @@ CREATE TABLE IF NOT EXISTS objects (
     content_type TEXT NOT NULL,
     headers TEXT NOT NULL,
     metadata TEXT NOT NULL,
+    upload_id TEXT,
     PRIMARY KEY (bucket, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS s3_uploads (
@@ -131,6 +133,34 @@ CREATE TABLE IF NOT EXISTS state (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+
+-- Running totals of the blobs table, kept by triggers in the same
+-- transaction as each insert or delete, so stats never scan the table.
+CREATE TABLE IF NOT EXISTS blob_totals (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    blobs INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    composites INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO blob_totals
+    SELECT 1,
+        (SELECT count(*) FROM blobs WHERE name IS NOT NULL),
+        (SELECT coalesce(sum(size), 0) FROM blobs WHERE name IS NOT NULL),
+        (SELECT count(*) FROM blobs WHERE part_index IS NOT NULL);
+CREATE TRIGGER IF NOT EXISTS blobs_count_insert AFTER INSERT ON blobs BEGIN
+    UPDATE blob_totals SET
+        blobs = blobs + (NEW.name IS NOT NULL),
+        bytes = bytes + CASE WHEN NEW.name IS NOT NULL THEN NEW.size ELSE 0 END,
+        composites = composites + (NEW.part_index IS NOT NULL)
+    WHERE id = 1;
+END;
+CREATE TRIGGER IF NOT EXISTS blobs_count_delete AFTER DELETE ON blobs BEGIN
+    UPDATE blob_totals SET
+        blobs = blobs - (OLD.name IS NOT NULL),
+        bytes = bytes - CASE WHEN OLD.name IS NOT NULL THEN OLD.size ELSE 0 END,
+        composites = composites - (OLD.part_index IS NOT NULL)
+    WHERE id = 1;
+END;
 """
 
 
@@ -167,18 +197,38 @@ def _key_upper_bound(prefix: bytes) -> bytes | None:
     return stripped[:-1] + bytes([stripped[-1] + 1])
 
 
+# What "the database is busy or unreachable" looks like from sqlite3: the
+# lock wait ran out, the disk failed, the file vanished or became read-only.
+_TRANSIENT_MESSAGES = ("locked", "busy", "disk i/o error", "unable to open", "readonly")
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and any(
+        m in str(exc).lower() for m in _TRANSIENT_MESSAGES
+    )
+
+
+@guard_public_methods(_transient)
 class SQLiteCatalog(Catalog):
     """Catalog in one SQLite file. ``path`` may be ``":memory:"`` for tests
     (one shared in-process database)."""
 
     type_name = "sqlite"
 
-    def __init__(self, path: str | os.PathLike[str] = "blobstore.db") -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str] = "blobstore.db",
+        *,
+        busy_timeout: float = 60.0,
+    ) -> None:
+        """:param busy_timeout: seconds a write waits for another writer's lock
+        before the catalog reports itself :class:`Unavailable`."""
         self.path = str(path)
+        self.busy_timeout = busy_timeout
         self._memory = self.path == ":memory:"
         if self._memory:
             # A named shared-cache database, so every thread sees the same data.
-            self._uri = f"file:blobstore-{id(self)}?mode=memory&cache=shared"
+            self._uri = f"file:blobstore-{uuid.uuid4().hex}?mode=memory&cache=shared"
         else:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             self._uri = Path(self.path).absolute().as_uri()
@@ -193,11 +243,11 @@ class SQLiteCatalog(Catalog):
             db = sqlite3.connect(
                 self._uri,
                 uri=True,
-                timeout=60,
+                timeout=self.busy_timeout,
                 isolation_level=None,
                 check_same_thread=False,
             )
-            db.execute("PRAGMA busy_timeout = 60000")
+            db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             if not self._memory:
                 db.execute("PRAGMA journal_mode = WAL")
                 db.execute("PRAGMA synchronous = FULL")
@@ -234,11 +284,14 @@ class SQLiteCatalog(Catalog):
     def _changes(self, sql: str, args: Sequence[Any] = ()) -> int:
         return self._db.execute(sql, args).rowcount
 
+    def _unavailable(self, exc: BaseException) -> Unavailable:
+        return Unavailable(f"SQLite catalog {self.path} unavailable: {exc}")
+
     def check(self) -> None:
         try:
             self._one("SELECT 1")
         except sqlite3.Error as exc:
-            raise Unavailable(f"catalog {self.path} unavailable: {exc}") from exc
+            raise self._unavailable(exc) from exc
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)
@@ -300,12 +353,12 @@ class SQLiteCatalog(Catalog):
         while True:
             rows = self._db.execute(
                 f"SELECT {self._BLOB_COLS} FROM blobs WHERE hash > ? {where} "
-                f"ORDER BY hash LIMIT {_BATCH}",
-                (last, *args),
+                "ORDER BY hash LIMIT ?",
+                (last, *args, self.batch_size),
             ).fetchall()
             for row in rows:
                 yield self._blob(row)
-            if len(rows) < _BATCH:
+            if len(rows) < self.batch_size:
                 return
             last = rows[-1][0]
 
@@ -329,21 +382,20 @@ class SQLiteCatalog(Catalog):
         return found
 
     def blob_totals(self) -> BlobTotals:
-        blobs, size = self._one(
-            "SELECT count(*), coalesce(sum(size), 0) FROM blobs WHERE name IS NOT NULL"
+        return BlobTotals(
+            *self._one("SELECT blobs, bytes, composites FROM blob_totals WHERE id = 1")
         )
-        (composites,) = self._one(
-            "SELECT count(*) FROM blobs WHERE part_index IS NOT NULL"
-        )
-        return BlobTotals(blobs, size, composites)
 
     # -- native multipart uploads -------------------------------------------
 
     def insert_upload(self, record: UploadRecord) -> None:
-        self._db.execute(
-            "INSERT INTO uploads (id, expires, hash, owner) VALUES (?, ?, ?, ?)",
-            (record.id, _ms(record.expires), record.hash, record.owner),
-        )
+        try:
+            self._db.execute(
+                "INSERT INTO uploads (id, expires, hash, owner) VALUES (?, ?, ?, ?)",
+                (record.id, _ms(record.expires), record.hash, record.owner),
+            )
+        except sqlite3.IntegrityError:
+            raise Conflict(f"upload id {record.id!r} already exists") from None
 
     def get_upload(self, upload_id: str) -> UploadRecord | None:
         db = self._db
@@ -473,17 +525,22 @@ class SQLiteCatalog(Catalog):
     def list_refs(
         self, prefix: str = "", after: str = "", limit: int = 1000
     ) -> list[RefRecord]:
-        rows = self._db.execute(
-            "SELECT name, hash, mtime FROM refs "
-            "WHERE name > ? AND substr(name, 1, ?) = ? "
-            "ORDER BY name LIMIT ?",
-            (after, len(prefix), prefix, limit),
-        ).fetchall()
-        return [RefRecord(n, h, _dt(m)) for n, h, m in rows]
+        if limit <= 0:
+            return []  # SQLite reads a negative LIMIT as "no limit"
+        # A range on the primary key (TEXT compares as UTF-8 bytes), so a
+        # prefix listing does not scan the names after the prefix.
+        sql = "SELECT name, hash, mtime FROM refs WHERE name > ? AND name >= ?"
+        args: list[Any] = [after, prefix]
+        upper = prefix_upper_bound(prefix)
+        if upper is not None:
+            sql += " AND name < ?"
+            args.append(upper)
+        rows = self._db.execute(f"{sql} ORDER BY name LIMIT ?", (*args, limit))
+        return [RefRecord(n, h, _dt(m)) for n, h, m in rows.fetchall()]
 
     def iter_refs(self) -> Iterator[RefRecord]:
         after = ""
-        while batch := self.list_refs(after=after, limit=_BATCH):
+        while batch := self.list_refs(after=after, limit=self.batch_size):
             yield from batch
             after = batch[-1].name
 
@@ -536,12 +593,12 @@ class SQLiteCatalog(Catalog):
 
     _OBJ_COLS = (
         "bucket, key, size, etag, mtime, hash, part_index, content_type, "
-        "headers, metadata"
+        "headers, metadata, upload_id"
     )
 
     @staticmethod
     def _object(row: tuple) -> ObjectRecord:
-        bucket, key, size, etag, mtime, h, idx, ctype, headers, meta = row
+        bucket, key, size, etag, mtime, h, idx, ctype, headers, meta, upload_id = row
         return ObjectRecord(
             bucket,
             bytes(key).decode(),
@@ -553,6 +610,7 @@ class SQLiteCatalog(Catalog):
             ctype,
             json.loads(headers),
             json.loads(meta),
+            upload_id,
         )
 
     @staticmethod
@@ -568,11 +626,12 @@ class SQLiteCatalog(Catalog):
             r.content_type,
             json.dumps(r.headers),
             json.dumps(r.metadata),
+            r.upload_id,
         )
 
     _PUT_OBJECT = (
         f"INSERT OR REPLACE INTO objects ({_OBJ_COLS}) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     )
 
     def put_object(self, record: ObjectRecord) -> None:
@@ -597,6 +656,8 @@ class SQLiteCatalog(Catalog):
     def list_objects(
         self, bucket: str, prefix: str = "", start_after: str = "", limit: int = 1000
     ) -> list[ObjectRecord]:
+        if limit <= 0:
+            return []
         low = max(prefix.encode(), start_after.encode())
         op = ">" if start_after and start_after.encode() >= prefix.encode() else ">="
         sql = f"SELECT {self._OBJ_COLS} FROM objects WHERE bucket = ? AND key {op} ?"
@@ -610,11 +671,20 @@ class SQLiteCatalog(Catalog):
         return [self._object(r) for r in self._db.execute(sql, args).fetchall()]
 
     def iter_objects(self) -> Iterator[ObjectRecord]:
-        for (bucket,) in self._db.execute("SELECT name FROM buckets").fetchall():
-            after = ""
-            while batch := self.list_objects(bucket, start_after=after, limit=_BATCH):
-                yield from batch
-                after = batch[-1].key
+        # Every object, whether or not its bucket record still exists: the
+        # GC must keep whatever any object points at.
+        sql = f"SELECT {self._OBJ_COLS} FROM objects"
+        order = " ORDER BY bucket, key LIMIT ?"
+        rows = self._db.execute(sql + order, (self.batch_size,)).fetchall()
+        while rows:
+            yield from (self._object(r) for r in rows)
+            if len(rows) < self.batch_size:
+                return
+            last_bucket, last_key = rows[-1][0], rows[-1][1]
+            rows = self._db.execute(
+                f"{sql} WHERE (bucket, key) > (?, ?){order}",
+                (last_bucket, last_key, self.batch_size),
+            ).fetchall()
 
     # -- S3 multipart uploads -------------------------------------------------
 
@@ -635,6 +705,12 @@ class SQLiteCatalog(Catalog):
         )
 
     def create_s3_upload(self, record: S3UploadRecord) -> None:
+        try:
+            self._insert_s3_upload(record)
+        except sqlite3.IntegrityError:
+            raise Conflict(f"upload id {record.id!r} already exists") from None
+
+    def _insert_s3_upload(self, record: S3UploadRecord) -> None:
         self._db.execute(
             f"INSERT INTO s3_uploads ({self._S3U_COLS}) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -679,6 +755,8 @@ class SQLiteCatalog(Catalog):
     def list_s3_parts(
         self, upload_id: str, after: int = 0, limit: int = 10000
     ) -> list[S3PartRecord]:
+        if limit <= 0:
+            return []
         rows = self._db.execute(
             "SELECT upload_id, number, hash, size, md5, mtime FROM s3_parts "
             "WHERE upload_id = ? AND number > ? ORDER BY number LIMIT ?",
@@ -694,18 +772,38 @@ class SQLiteCatalog(Catalog):
         upload_id_marker: str = "",
         limit: int = 1000,
     ) -> list[S3UploadRecord]:
+        if limit <= 0:
+            return []
         sql = f"SELECT {self._S3U_COLS} FROM s3_uploads WHERE bucket = ?"
         args: list[Any] = [bucket]
         if prefix:
-            sql += " AND substr(key, 1, ?) = ?"
-            args += [len(prefix.encode()), prefix.encode()]
+            sql += " AND key >= ?"
+            args.append(prefix.encode())
+            upper = _key_upper_bound(prefix.encode())
+            if upper is not None:
+                sql += " AND key < ?"
+                args.append(upper)
         if key_marker:
+            km = key_marker.encode()
+            marker = None
             if upload_id_marker:
-                sql += " AND (key > ? OR (key = ? AND id > ?))"
-                args += [key_marker.encode(), key_marker.encode(), upload_id_marker]
+                marker = self._one(
+                    "SELECT initiated FROM s3_uploads "
+                    "WHERE id = ? AND bucket = ? AND key = ?",
+                    (upload_id_marker, bucket, km),
+                )
+            if marker is not None:
+                # Strictly after the marker in the listing's own order.
+                sql += " AND (key, initiated, id) > (?, ?, ?)"
+                args += [km, marker[0], upload_id_marker]
+            elif upload_id_marker:
+                # The marker upload is gone: list the key's uploads again
+                # rather than risk skipping some.
+                sql += " AND key >= ?"
+                args.append(km)
             else:
                 sql += " AND key > ?"
-                args.append(key_marker.encode())
+                args.append(km)
         sql += " ORDER BY key, initiated, id LIMIT ?"
         args.append(limit)
         return [self._s3_upload(r) for r in self._db.execute(sql, args).fetchall()]

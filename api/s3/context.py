@@ -1,0 +1,239 @@
+"""The façade's configuration and the per-request context handlers get.
+
+:class:`S3Config` is the ``[s3]`` table of the service configuration::
+
+    [s3]
+    enabled = true
+    region = "us-east-1"            # what clients must sign for
+    multipart_expiry = "7d"         # seconds, or "30m", "12h", "7d", "1d12h"
+    [[s3.credentials]]
+    access_key = "AKIA..."
+    secret_key = "..."
+    owner = "alice"                 # optional; default: the access key
+
+Each access key acts as one owner: buckets belong to the owner that created
+them, and only that owner can use them. Keys that share an ``owner`` share
+buckets (for key rotation).
+
+:func:`parse_target` splits the request target into bucket, key and query
+from the raw URI the client sent (gunicorn's ``RAW_URI``), so keys keep
+``%2F``, ``+``, spaces and any UTF-8 exactly; the key is only ever a catalog
+value, never a file path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import timedelta
+from typing import Any
+from urllib.parse import quote
+from urllib.parse import unquote_to_bytes
+
+import falcon
+
+from blobstore.catalog.records import BucketRecord
+from blobstore.s3objects import DEFAULT_MULTIPART_EXPIRY
+from blobstore.s3objects import ObjectStore
+from blobstore_api.s3.errors import AccessDenied
+from blobstore_api.s3.errors import InvalidArgument
+from blobstore_api.s3.errors import InvalidURI
+from blobstore_api.s3.payload import Body
+from blobstore_api.s3.payload import open_body
+from blobstore_api.s3.sigv4 import Credential
+from blobstore_api.s3.sigv4 import Identity
+
+__all__ = ["Context", "S3Config", "Target", "parse_duration", "parse_target"]
+
+_DURATION_RE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+
+def parse_duration(value: object) -> timedelta:
+    """Seconds (a number or digits), or ``"7d"``, ``"12h"``, ``"1d12h30m"``..."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and value.strip().isdigit():
+        seconds = float(value.strip())
+    elif isinstance(value, str):
+        match = _DURATION_RE.fullmatch(value.strip())
+        if match is None or not any(match.groups()):
+            raise ValueError(f"not a duration: {value!r} (use e.g. 3600, '12h', '7d')")
+        d, h, m, s = (int(g or 0) for g in match.groups())
+        seconds = ((d * 24 + h) * 60 + m) * 60 + s
+    else:
+        raise ValueError(f"not a duration: {value!r}")
+    if seconds <= 0:
+        raise ValueError(f"a duration must be positive, not {value!r}")
+    return timedelta(seconds=seconds)
+
+
+@dataclass(frozen=True)
+class S3Config:
+    region: str = "us-east-1"
+    credentials: tuple[Credential, ...] = ()
+    multipart_expiry: timedelta = DEFAULT_MULTIPART_EXPIRY
+
+    @classmethod
+    def from_mapping(cls, config: Mapping[str, Any]) -> S3Config:
+        """Parse the raw ``[s3]`` table. :raises ValueError: a bad setting."""
+        region = config.get("region", "us-east-1")
+        if not isinstance(region, str) or not region:
+            raise ValueError(f"[s3] region must be a non-empty string, not {region!r}")
+        raw = config.get("credentials", [])
+        if isinstance(raw, Mapping):
+            raw = [raw]
+        if not isinstance(raw, Sequence) or isinstance(raw, str):
+            raise ValueError("[s3] credentials must be a list of tables")
+        credentials: list[Credential] = []
+        for i, entry in enumerate(raw):
+            if not isinstance(entry, Mapping):
+                raise ValueError(f"[s3] credentials[{i}] must be a table")
+            access = entry.get("access_key")
+            secret = entry.get("secret_key")
+            owner = entry.get("owner", access)
+            for name, value in (
+                ("access_key", access),
+                ("secret_key", secret),
+                ("owner", owner),
+            ):
+                if not isinstance(value, str) or not value:
+                    raise ValueError(
+                        f"[s3] credentials[{i}].{name} must be a non-empty string"
+                    )
+            if any(c.access_key == access for c in credentials):
+                raise ValueError(f"[s3] access key {access!r} is listed twice")
+            credentials.append(Credential(access, secret, owner))
+        if not credentials:
+            raise ValueError("[s3] needs at least one [[s3.credentials]] entry")
+        expiry = config.get("multipart_expiry")
+        return cls(
+            region,
+            tuple(credentials),
+            DEFAULT_MULTIPART_EXPIRY if expiry is None else parse_duration(expiry),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The request target: ``/``, ``/bucket`` or ``/bucket/key``."""
+
+    raw_path: str
+    path: str
+    query: tuple[tuple[str, str], ...]
+    bucket: str | None
+    key: str | None
+
+
+def _decode(text: str, what: str) -> str:
+    try:
+        return unquote_to_bytes(text).decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidURI(f"the {what} is not valid UTF-8") from None
+
+
+def parse_target(env: Mapping[str, Any]) -> Target:
+    raw = env.get("RAW_URI") or env.get("REQUEST_URI")
+    if raw:
+        if "://" in raw.split("?", 1)[0]:  # absolute-form request target
+            raw = "/" + raw.split("://", 1)[1].partition("/")[2]
+        raw_path, _, raw_query = raw.partition("?")
+        raw_path = raw_path.partition("#")[0]
+        path = _decode(raw_path, "path")
+    else:
+        path_bytes = env.get("PATH_INFO", "").encode("latin-1")
+        try:
+            path = path_bytes.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidURI("the path is not valid UTF-8") from None
+        raw_path = quote(path, safe="/")
+        raw_query = env.get("QUERY_STRING", "")
+    query = []
+    for item in raw_query.split("&"):
+        if not item:
+            continue
+        name, _, value = item.partition("=")
+        query.append((_decode(name, "query"), _decode(value, "query")))
+    if not path.startswith("/"):
+        raise InvalidURI("the path must start with /")
+    bucket, _, key = path[1:].partition("/")
+    return Target(raw_path, path, tuple(query), bucket or None, key or None)
+
+
+def request_headers(env: Mapping[str, Any]) -> dict[str, str]:
+    """Lowercase header names → values, from a WSGI environ."""
+    headers = {
+        name[5:].replace("_", "-").lower(): value
+        for name, value in env.items()
+        if name.startswith("HTTP_")
+    }
+    if env.get("CONTENT_TYPE"):
+        headers["content-type"] = env["CONTENT_TYPE"]
+    if env.get("CONTENT_LENGTH"):
+        headers["content-length"] = env["CONTENT_LENGTH"]
+    return headers
+
+
+@dataclass
+class Context:
+    """What a handler needs: the object layer, who is asking, and the target."""
+
+    objects: ObjectStore
+    config: S3Config
+    identity: Identity
+    target: Target
+    query: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def bucket(self) -> str:
+        assert self.target.bucket is not None
+        return self.target.bucket
+
+    @property
+    def key(self) -> str:
+        assert self.target.key is not None
+        return self.target.key
+
+    @property
+    def owner(self) -> str:
+        return self.identity.owner
+
+    def owned_bucket(self, name: str | None = None) -> BucketRecord:
+        """The bucket, if it exists and belongs to the requester.
+
+        :raises NoSuchBucket: (from the library) :raises AccessDenied:
+        """
+        record = self.objects.get_bucket(name or self.bucket)
+        if record.owner != self.owner:
+            raise AccessDenied(f"bucket {record.name!r} belongs to another owner")
+        return record
+
+    def body(self, req: falcon.Request) -> Body:
+        return open_body(req, self.identity)
+
+    def int_param(
+        self, name: str, default: int, low: int, high: int | None = None
+    ) -> int:
+        """An integer query parameter, clamped to *high*; below *low* → error."""
+        text = self.query.get(name)
+        if text is None or text == "":
+            return default
+        try:
+            value = int(text)
+        except ValueError:
+            raise InvalidArgument(
+                f"Provided {name} not an integer or within integer range",
+                ArgumentName=name,
+                ArgumentValue=text,
+            ) from None
+        if value < low:
+            raise InvalidArgument(
+                f"Argument {name} must be an integer between {low} and 2147483647",
+                ArgumentName=name,
+                ArgumentValue=text,
+            )
+        return value if high is None else min(value, high)

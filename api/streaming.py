@@ -1,0 +1,292 @@
+"""Bodies in both directions, in bounded chunks, and the Range header.
+
+Requests: :func:`request_body` gives the Store a reader of the request body
+that stops at ``Content-Length`` (or at the end of a chunked body, which the
+WSGI server decodes), enforces ``[server] max_body_size``, and turns a body
+that cannot be read (the client went away, broken chunking) into a
+:class:`~blobstore.errors.BadParams` -- the Store's verifying reader turns a
+body that merely ends early into a ``SizeMismatch``. Either way the Store
+raises before the backend commits, so nothing is stored.
+
+Responses: :func:`response_body` serves ``length`` bytes from ``start`` of
+an open blob reader. When the reader is a real regular file, it hands the
+server a :class:`FileRange` through ``wsgi.file_wrapper`` so gunicorn can
+``sendfile`` it; otherwise it iterates in 1 MiB chunks (never the 8 KiB
+blocks Falcon would use for a file-like object).
+
+Why :class:`FileRange` and not the file itself: gunicorn's ``sendfile``
+starts at the file descriptor's *OS* position and sends ``Content-Length``
+bytes, but its fallback (TLS, ``sendfile = False``) reads the file object
+to its end. ``FileRange`` sets the OS position explicitly and reads with
+``pread`` within the range, so both paths send exactly the range.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import falcon
+
+from blobstore.errors import BadParams
+from blobstore.errors import BlobStoreError
+from blobstore.hashing import CHUNK_SIZE
+
+__all__ = [
+    "ByteRange",
+    "ChunkIterator",
+    "FileRange",
+    "RangeNotSatisfiable",
+    "RequestBody",
+    "parse_range",
+    "request_body",
+    "response_body",
+]
+
+
+class RequestBody(io.RawIOBase):
+    """The request body as a stream: counts bytes, enforces a limit, and
+    reports unreadable input as a bad request.
+
+    :param stream: the WSGI input (bounded to ``Content-Length`` when known).
+    :param limit: the most bytes accepted (``[server] max_body_size``).
+    """
+
+    def __init__(self, stream: Any, limit: int) -> None:
+        super().__init__()
+        self._stream = stream
+        self._limit = limit
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            size = CHUNK_SIZE
+        try:
+            data = self._stream.read(size)
+        except (BlobStoreError, falcon.HTTPError):
+            raise
+        except Exception as exc:
+            # The boundary with the network: whatever the server's reader
+            # raises (a reset connection, a bad chunk size) means the body is
+            # incomplete, which is the client's problem, not a server error.
+            raise BadParams(
+                f"request body could not be read after {self.count} bytes: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        self.count += len(data)
+        if self.count > self._limit:
+            raise falcon.HTTPContentTooLarge(
+                description=f"request body larger than {self._limit} bytes"
+            )
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+
+def request_body(
+    req: falcon.Request, limit: int, *, require_length: bool
+) -> RequestBody:
+    """The body of *req* as a :class:`RequestBody`.
+
+    :param require_length: refuse a body without ``Content-Length`` (411).
+    :raises falcon.HTTPContentTooLarge: ``Content-Length`` above *limit*.
+    :raises falcon.HTTPLengthRequired: no length where one is required, or a
+        chunked body the server cannot delimit.
+    """
+    length = req.content_length  # raises 400 itself when malformed
+    if length is not None:
+        if length > limit:
+            raise falcon.HTTPContentTooLarge(
+                description=f"Content-Length {length} is above the limit of "
+                f"{limit} bytes"
+            )
+        return RequestBody(req.bounded_stream, limit)
+    if require_length:
+        raise falcon.HTTPLengthRequired(
+            description="this request needs a Content-Length header"
+        )
+    chunked = "chunked" in (req.get_header("Transfer-Encoding") or "").lower()
+    if chunked:
+        # The server decodes chunked bodies; reading to EOF is safe only if
+        # it says the input ends there (PEP 3333 extension; gunicorn does).
+        if not req.env.get("wsgi.input_terminated"):
+            raise falcon.HTTPLengthRequired(
+                description="this server needs a Content-Length header"
+            )
+        return RequestBody(req.stream, limit)
+    return RequestBody(io.BytesIO(b""), limit)  # no length, not chunked: empty
+
+
+# -- ranges -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ByteRange:
+    """Bytes ``start`` to ``end`` inclusive of a ``size``-byte entity."""
+
+    start: int
+    end: int
+    size: int
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 1
+
+    @property
+    def content_range(self) -> str:
+        return f"bytes {self.start}-{self.end}/{self.size}"
+
+
+class RangeNotSatisfiable(Exception):
+    """The Range header is valid but selects no byte of the blob."""
+
+
+def parse_range(header: str | None, size: int) -> ByteRange | None:
+    """The single byte range *header* asks for, or None to send everything.
+
+    Per RFC 9110 §14.2 a server may ignore a Range header it does not
+    support: a malformed one, another unit, or several ranges get the whole
+    blob (200), which every client accepts.
+
+    :raises RangeNotSatisfiable: a valid range that lies beyond the end.
+    """
+    if not header:
+        return None
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first, dash, last = spec.strip().partition("-")
+    if not dash:
+        return None
+    first, last = first.strip(), last.strip()
+    if not first:  # suffix: the last N bytes
+        if not last.isdigit():
+            return None
+        n = int(last)
+        if n == 0 or size == 0:
+            raise RangeNotSatisfiable
+        return ByteRange(max(0, size - n), size - 1, size)
+    if not first.isdigit() or (last and not last.isdigit()):
+        return None
+    start = int(first)
+    if last and int(last) < start:
+        return None  # invalid, hence ignored
+    if start >= size:
+        raise RangeNotSatisfiable
+    end = min(int(last), size - 1) if last else size - 1
+    return ByteRange(start, end, size)
+
+
+# -- response bodies -------------------------------------------------------------
+
+
+class ChunkIterator:
+    """Iterates *length* bytes of *reader* from its current position in
+    chunks of at most :data:`CHUNK_SIZE`; closes the reader when done or
+    closed (the WSGI server calls ``close``).
+
+    :param first: bytes already read from the reader, sent first.
+    """
+
+    def __init__(self, reader: Any, length: int, first: bytes = b"") -> None:
+        self._reader = reader
+        self._left = length - len(first)
+        self._first = first
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._first:
+            chunk, self._first = self._first, b""
+            return chunk
+        if self._left <= 0:
+            self.close()
+            raise StopIteration
+        chunk = self._reader.read(min(CHUNK_SIZE, self._left))
+        if not chunk:
+            self.close()
+            # Headers (and Content-Length) are gone already: the server can
+            # only cut the connection, which tells the client it is short.
+            raise OSError(f"blob ended {self._left} bytes early")
+        self._left -= len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        self._reader.close()
+
+
+class FileRange:
+    """A byte range of an open regular file, for ``wsgi.file_wrapper``.
+
+    It exposes the file descriptor (``sendfile`` starts at its OS position,
+    which is set here) and a ``read`` limited to the range, using ``pread`` so
+    the position the server relies on is never moved by reading.
+    """
+
+    def __init__(self, owner: Any, fd: int, start: int, length: int) -> None:
+        self._owner = owner  # keeps the descriptor open; closed with us
+        self._fd = fd
+        self._pos = start
+        self._end = start + length
+        os.lseek(fd, start, os.SEEK_SET)
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def read(self, size: int = -1) -> bytes:
+        left = self._end - self._pos
+        if size is None or size < 0 or size > left:
+            size = left
+        if size <= 0:
+            return b""
+        data = os.pread(self._fd, size, self._pos)
+        self._pos += len(data)
+        return data
+
+    def close(self) -> None:
+        self._owner.close()
+
+
+def _regular_fd(reader: Any, size: int) -> int | None:
+    """The reader's file descriptor if it is a regular file holding exactly
+    the blob, else None (memory, composite and remote readers)."""
+    try:
+        fd = reader.fileno()
+        st = os.fstat(fd)
+    except (AttributeError, OSError, ValueError):
+        return None
+    if not stat.S_ISREG(st.st_mode) or st.st_size != size:
+        return None
+    return fd
+
+
+def response_body(env: dict[str, Any], reader: Any, start: int, length: int) -> Any:
+    """The WSGI response iterable for *length* bytes of *reader* from *start*.
+
+    Errors that surface on the first read (a missing part of a composite)
+    are raised here, while the status can still say so.
+    """
+    wrapper = env.get("wsgi.file_wrapper")
+    fd = _regular_fd(reader, reader.size) if wrapper is not None else None
+    if fd is not None:
+        return wrapper(FileRange(reader, fd, start, length), CHUNK_SIZE)
+    try:
+        if start:
+            reader.seek(start)
+        first = reader.read(min(CHUNK_SIZE, length)) if length else b""
+    except BaseException:
+        reader.close()
+        raise
+    return ChunkIterator(reader, length, first)

@@ -1,0 +1,72 @@
+"""api/openapi.yaml stays true: a valid OpenAPI document listing exactly the
+routes and methods the app serves, and the access levels the resources
+declare."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from falcon import inspect
+from openapi_spec_validator import validate
+
+import blobstore_api
+from blobstore.config import Token
+from blobstore_api.app import create_native_app
+from tests.api.conftest import make_settings
+
+SPEC_PATH = Path(blobstore_api.__file__).parent / "openapi.yaml"
+HTTP_METHODS = {"get", "put", "post", "delete", "head", "patch", "options"}
+
+
+@pytest.fixture(scope="module")
+def spec() -> dict:
+    return yaml.safe_load(SPEC_PATH.read_text())
+
+
+def spec_routes(spec) -> set[tuple[str, str]]:
+    return {
+        (path, method.upper())
+        for path, item in spec["paths"].items()
+        for method in item
+        if method in HTTP_METHODS
+    }
+
+
+def app_routes(app) -> set[tuple[str, str]]:
+    routes = set()
+    for route in inspect.inspect_routes(app):
+        # "{name:path}" in Falcon is "{name}" in OpenAPI.
+        path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)
+        for method in route.methods:
+            if not method.internal:  # Falcon's default OPTIONS and 405s
+                routes.add((path, method.method))
+    return routes
+
+
+def test_spec_is_valid_openapi(spec):
+    validate(spec)
+
+
+def test_spec_and_app_have_the_same_routes(spec, store, settings):
+    app = create_native_app(store, settings)
+    served, documented = app_routes(app), spec_routes(spec)
+    assert served - documented == set(), "served but not in openapi.yaml"
+    assert documented - served == set(), "in openapi.yaml but not served"
+
+
+def test_security_matches_the_service(spec, make_client):
+    # With tokens configured, only operations documented as public
+    # ("security: []") answer a request without one.
+    client = make_client(settings=make_settings((Token("t" * 20, "admin"),)))
+    sample = {"{hash}": "0" * 96, "{id}": "x", "{n}": "0", "{name}": "a/b"}
+    for path, method in sorted(spec_routes(spec)):
+        operation = spec["paths"][path][method.lower()]
+        url = path
+        for template, value in sample.items():
+            url = url.replace(template, value)
+        result = client.simulate_request(method, url)
+        public = operation.get("security") == []
+        assert (result.status_code != 401) == public, (method, path)
