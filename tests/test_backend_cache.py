@@ -30,6 +30,7 @@ from tests.cache_support import REMOTES
 from tests.cache_support import InstrumentedRemote
 from tests.cache_support import make_cache
 from tests.cache_support import read_in_process
+from tests.factories import _swift_backend
 from tests.helpers import DataSource
 from tests.helpers import FailingReader
 
@@ -700,3 +701,32 @@ def test_cache_disk_failing_during_a_put_keeps_the_put(
         assert read(cache, "stored") == data
     finally:
         cache.close()
+
+
+# -- a real Swift outage ----------------------------------------------------------
+
+
+def test_swift_outage_cached_blobs_still_read_through_the_store(request, tmp_path):
+    server = request.getfixturevalue("swift_server")
+    swift = _swift_backend(tmp_path, request)
+    store = Store(
+        SQLiteCatalog(tmp_path / "catalog.db"),
+        make_cache(swift, tmp_path / "cache", keep_on_put=False),
+    )
+    try:
+        hot, cold = os.urandom(3 * 1024 * 1024), os.urandom(1000)
+        hot_hash = store.put(io.BytesIO(hot)).hash
+        cold_hash = store.put(io.BytesIO(cold)).hash
+        with store.open(hot_hash) as f:
+            assert f.read() == hot  # the miss fills the cache
+        store.backend.wait_idle()
+        with server.outage():
+            server.stop_proxy()
+            with store.open(hot_hash) as f:
+                assert f.read() == hot
+            with pytest.raises(Unavailable, match="Swift"):
+                store.open(cold_hash)
+            with pytest.raises(Unavailable):
+                store.put(io.BytesIO(b"new"))
+    finally:
+        store.close()
