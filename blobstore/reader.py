@@ -83,6 +83,9 @@ class CompositeReader(io.RawIOBase):
 
     :param open_part: opens a part by hash (the Store's ``open``), so a part
         may itself be plain or composite.
+    :param prefetch: called with the hash of part *k+1* when part *k* is
+        opened, so a caching backend can fetch it while *k* is read (a hint:
+        it must return at once and never raise).
 
     A read fills the buffer across part boundaries; a missing part surfaces as
     the :class:`~blobstore.errors.BlobNotFound` its ``open`` raises.
@@ -93,10 +96,12 @@ class CompositeReader(io.RawIOBase):
         index: MultipartIndex,
         hash: str | None,
         open_part: Callable[[str], io.RawIOBase],
+        prefetch: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__()
         self._index = index
         self._open_part = open_part
+        self._prefetch = prefetch
         self._ends = list(itertools.accumulate(index.sizes))
         self.size = self._ends[-1] if self._ends else 0
         self.hash = hash
@@ -125,6 +130,8 @@ class CompositeReader(io.RawIOBase):
             self._close_part()
             self._part = self._open_part(self._index.hashes[n])
             self._part_no = n
+            if self._prefetch is not None and n + 1 < len(self._index):
+                self._prefetch(self._index.hashes[n + 1])
         part = self._part
         assert part is not None
         if part.tell() != pos - start:

@@ -121,6 +121,9 @@ class Store:
         self.limits = Limits(min_part_size, max_part_size, max_parts)
         self.max_upload_expiry = max_upload_expiry
         self.ref_sources = list(ref_sources)
+        # Looking up part k+1 costs a catalog read: only worth it when the
+        # backend does something with the hint (the read cache does).
+        self._prefetches = type(backend).prefetch is not Backend.prefetch
 
     def close(self) -> None:
         self.catalog.close()
@@ -242,7 +245,7 @@ class Store:
             return self._open_index(record.index, hash)
         assert record.name is not None
         try:
-            stream, size = self.backend.open(record.name)
+            stream, size = self.backend.open_blob(record.name, hash)
         except BlobNotFound:
             raise BlobNotFound(f"blob {hash} not found") from None
         return BlobReader(stream, size, hash)
@@ -258,7 +261,17 @@ class Store:
     def _open_index(self, index: MultipartIndex, hash: str | None):
         if len(index) == 1:
             return self.open(index.hashes[0])
-        return CompositeReader(index, hash, self.open)
+        prefetch = self._prefetch if self._prefetches else None
+        return CompositeReader(index, hash, self.open, prefetch)
+
+    def _prefetch(self, hash: str) -> None:
+        """Tell the backend a part will be read soon (see CompositeReader)."""
+        try:
+            record = self.catalog.get_blob(hash)
+            if record is not None and record.name is not None:
+                self.backend.prefetch(record.name, hash)
+        except BlobStoreError as exc:  # a hint: the real open will report it
+            log.debug("prefetch of %s skipped: %s", hash, exc)
 
     def stats(self) -> BlobTotals:
         """How many blobs the store holds and how many bytes they take."""
