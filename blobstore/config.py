@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from blobstore import registry
+from blobstore.backends.cache import wrap_with_cache
 from blobstore.errors import BadParams
 from blobstore.errors import ConfigError
 from blobstore.multipart import DEFAULT_MAX_PART_SIZE
@@ -627,10 +628,10 @@ def _build(where: str, factory: Callable[[], Any]) -> Any:
     except ConfigError:
         raise
     except BadParams as exc:
-        # ref_source_from_config says "gc.ref_sources: ..." itself.
-        raise ConfigError(
-            f"{where} {str(exc).removeprefix('gc.ref_sources: ')}"
-        ) from None
+        # Some builders name their section themselves ("gc.ref_sources: ...",
+        # "cache.path: ..."); *where* already does.
+        message = str(exc).removeprefix("gc.ref_sources: ").removeprefix("cache.")
+        raise ConfigError(f"{where} {message}") from None
 
 
 def _build_backend(table: Mapping[str, Any], catalog: Any) -> Any:
@@ -666,6 +667,10 @@ def build_store(settings: Settings) -> Store:
     try:
         backend = _build("[backend]", lambda: _build_backend(settings.backend, catalog))
         try:
+            # A read cache (off by default) wraps whatever backend was built.
+            backend = _build(
+                "[cache]", lambda: wrap_with_cache(backend, settings.cache)
+            )
             ref_sources = [
                 _build(f"[gc] ref_sources[{i}]:", lambda t=t: ref_source_from_config(t))
                 for i, t in enumerate(settings.gc.ref_sources)

@@ -3,6 +3,7 @@ by key with one-line errors, and the Store it builds."""
 
 from __future__ import annotations
 
+import io
 import textwrap
 from datetime import timedelta
 from pathlib import Path
@@ -419,6 +420,26 @@ def test_build_store_applies_limits_and_ref_sources(tmp_path):
         assert [s.describe() for s in store.ref_sources] == [f"file {tmp_path}/refs"]
 
 
+def test_build_store_puts_the_read_cache_in_front_of_the_backend(tmp_path):
+    from blobstore.backends.cache import CacheBackend
+
+    settings = load(
+        tmp_path,
+        f"""
+        [cache]
+        enabled = true
+        path = "{tmp_path}/cache"
+        max_size = "64MiB"
+        """,
+        data_dir=tmp_path / "d",
+    )
+    with build_store(settings) as store:
+        assert isinstance(store.backend, CacheBackend)
+        assert isinstance(store.backend.remote, LocalBackend)
+        h = store.put(io.BytesIO(b"cached")).hash
+        assert store.open(h).read() == b"cached"
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -426,6 +447,9 @@ def test_build_store_applies_limits_and_ref_sources(tmp_path):
         ("[catalog]\nuri = 'mongodb://x'\n", "[catalog] "),
         ("[gc]\nref_sources = [{type = 'mongodb', uri = 'x'}]\n", "[gc] "),
         ("[gc]\nref_sources = [{type = 'ldap'}]\n", "unknown type 'ldap'"),
+        ("[cache]\nenabled = true\nmax_size = 10\n", "[cache] path: required"),
+        ("[cache]\nenabled = 'yes'\n", "[cache] enabled: expected true or false"),
+        ("[cache]\nsize = 10\n", "[cache] size: unknown key"),
     ],
 )
 def test_build_store_reports_refused_tables_as_config_errors(tmp_path, text, expected):
