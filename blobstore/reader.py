@@ -6,6 +6,7 @@ part only when the position reaches it. Both are ``io.RawIOBase`` objects:
 ``seek`` follows the ``io`` rules (``SEEK_END`` with a negative offset,
 seeking past the end is allowed and reads nothing there, a negative position
 is an error), and both know the blob's ``size`` and ``hash``.
+:class:`Window` reads a byte range of either (HTTP ranges, S3 part copies).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import BinaryIO
 from blobstore.catalog.records import MultipartIndex
 from blobstore.errors import Corrupt
 
-__all__ = ["BlobReader", "CompositeReader"]
+__all__ = ["BlobReader", "CompositeReader", "Window"]
 
 
 def _new_position(pos: int, size: int, offset: int, whence: int) -> int:
@@ -162,4 +163,34 @@ class CompositeReader(io.RawIOBase):
 
     def close(self) -> None:
         self._close_part()
+        super().close()
+
+
+class Window(io.RawIOBase):
+    """At most *length* bytes of a seekable *reader*, starting at *first*.
+
+    Closing the window closes *reader*.
+    """
+
+    def __init__(self, reader: io.RawIOBase, first: int, length: int) -> None:
+        super().__init__()
+        reader.seek(first)
+        self._reader = reader
+        self._left = length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
+        want = min(len(view), self._left)
+        if want == 0:
+            return 0
+        n = self._reader.readinto(view[:want]) or 0
+        self._left -= n
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            self._reader.close()
         super().close()

@@ -9,7 +9,6 @@ which can ``sendfile`` a whole local-disk blob.
 
 from __future__ import annotations
 
-import io
 from urllib.parse import unquote_to_bytes
 
 import falcon
@@ -17,6 +16,7 @@ import falcon
 from blobstore.catalog.records import ObjectRecord
 from blobstore.errors import InvalidKey
 from blobstore.errors import KeyTooLong
+from blobstore.reader import Window
 from blobstore.s3rules import MAX_PARTS
 from blobstore.s3rules import check_key
 from blobstore_api.s3 import xml
@@ -49,32 +49,6 @@ __all__ = [
 
 MAX_DELETE_KEYS = 1000
 _DELETE_BODY_LIMIT = 8 * 1024 * 1024
-
-
-class RangeReader(io.RawIOBase):
-    """*length* bytes of *reader* from *first*; closing it closes *reader*."""
-
-    def __init__(self, reader: io.RawIOBase, first: int, length: int) -> None:
-        super().__init__()
-        reader.seek(first)
-        self._reader = reader
-        self._left = length
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:  # type: ignore[override]
-        view = memoryview(buffer).cast("B")
-        want = min(len(view), self._left)
-        if want == 0:
-            return 0
-        n = self._reader.readinto(view[:want]) or 0
-        self._left -= n
-        return n
-
-    def close(self) -> None:
-        self._reader.close()
-        super().close()
 
 
 #: Request headers asking for what the façade does not do: storing them
@@ -244,7 +218,7 @@ def get_object(ctx: Context, req: falcon.Request, resp: falcon.Response) -> None
         if last < first:  # 304: no body
             reader.close()
             return
-        resp.stream = RangeReader(reader, first, last - first + 1)
+        resp.stream = Window(reader, first, last - first + 1)
     except BaseException:
         reader.close()
         raise
