@@ -17,7 +17,6 @@ from blobstore.catalog.records import ObjectRecord
 from blobstore.errors import InvalidKey
 from blobstore.errors import KeyTooLong
 from blobstore.reader import Window
-from blobstore.s3rules import MAX_PARTS
 from blobstore.s3rules import check_key
 from blobstore_api.s3 import xml
 from blobstore_api.s3.conditions import NOT_MODIFIED
@@ -26,6 +25,7 @@ from blobstore_api.s3.conditions import check_preconditions
 from blobstore_api.s3.conditions import http_date
 from blobstore_api.s3.conditions import parse_range
 from blobstore_api.s3.context import Context
+from blobstore_api.s3.context import parse_part_number
 from blobstore_api.s3.errors import InvalidArgument
 from blobstore_api.s3.errors import InvalidPartNumber
 from blobstore_api.s3.errors import InvalidRequest
@@ -156,16 +156,7 @@ def copy_object(ctx: Context, req: falcon.Request, resp: falcon.Response) -> Non
 
 
 def _part_range(ctx: Context, record: ObjectRecord, text: str) -> tuple[int, int]:
-    try:
-        number = int(text)
-    except ValueError:
-        number = 0
-    if not 1 <= number <= MAX_PARTS:
-        raise InvalidArgument(
-            f"Part number must be an integer between 1 and {MAX_PARTS}, inclusive",
-            ArgumentName="partNumber",
-            ArgumentValue=text,
-        )
+    number = parse_part_number(text)
     sizes = record.index.sizes if record.index is not None else (record.size,)
     if number > len(sizes):
         raise InvalidPartNumber(PartNumberRequested=number, ActualPartCount=len(sizes))
