@@ -12,13 +12,13 @@ Exit codes: 0 success, 1 failure, 2 bad usage or configuration.
 from __future__ import annotations
 
 import importlib
-import logging
 import pkgutil
 
 import click
 
 import blobstore
 from blobstore_api import commands
+from blobstore_api.commands._ops import install_default_logging
 
 __all__ = ["main"]
 
@@ -27,11 +27,7 @@ __all__ = ["main"]
 @click.version_option(blobstore.__version__, prog_name="blobstore")
 def main() -> None:
     """blobstore: a content-addressed blob store service."""
-    logging.basicConfig(
-        level=logging.INFO,
-        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s",
-        datefmt="%Y-%m-%d %H:%M:%S %z",
-    )
+    install_default_logging()
 
 
 def _register_commands(group: click.Group) -> None:
