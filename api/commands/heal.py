@@ -13,7 +13,6 @@ unrecoverable or failed, 2 the backend has no redundancy to heal.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from typing import Any
 
@@ -32,22 +31,9 @@ from blobstore_api.commands._ops import open_store
 from blobstore_api.commands._ops import output_options
 from blobstore_api.commands._ops import table
 
-__all__ = ["heal", "heal_summary", "register"]
+__all__ = ["heal", "register"]
 
 log = logging.getLogger("blobstore.heal")
-
-
-def heal_summary(store, report, duration: float) -> dict[str, Any]:
-    """The report as JSON, with the blob hash of each object it names (the
-    backend's names are opaque; operators look blobs up by hash)."""
-    doc = dataclasses.asdict(report)
-    named = report.degraded + report.unrecoverable
-    doc.update(
-        ok=report.ok,
-        duration=round(duration, 3),
-        hashes=store.names_to_hashes(named),
-    )
-    return doc
 
 
 @click.command()
@@ -70,6 +56,7 @@ def heal(
 
     from blobstore.errors import BadParams
     from blobstore.errors import BlobStoreError
+    from blobstore.jobs import heal_summary
 
     settings = settings_or_exit(config, data_dir)
     with command_logging(log_format):
