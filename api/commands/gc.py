@@ -125,7 +125,26 @@ def _run(store, grace, expiry, dry_run: bool) -> tuple[int, dict[str, Any]]:
         "status": "done",
         "referenced": stats.count,
     }
+    if not dry_run:
+        _purge_trash(store)
     return 0, doc
+
+
+def _purge_trash(store) -> None:
+    """Empty a backend's trash now, so the space is free when the job ends
+    (the erasure backend moves removed objects there and purges them in the
+    background, which a short-lived process would not wait for)."""
+    from blobstore.errors import BlobStoreError
+
+    purge = getattr(store.backend, "purge_trash", None)
+    if purge is None:
+        return
+    try:
+        purged = purge()
+    except (BlobStoreError, OSError) as exc:  # the service's purger retries
+        log.warning("cannot empty the backend's trash: %s", exc)
+    else:
+        log.info("emptied the backend's trash (%d entries)", purged)
 
 
 def _failure(
