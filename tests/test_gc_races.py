@@ -66,7 +66,9 @@ def read(store: Store, h: str) -> bytes:
         return f.read()
 
 
-def interleave(store: Store, point: str, target: str | None, writer) -> threading.Thread:
+def interleave(
+    store: Store, point: str, target: str | None, writer
+) -> threading.Thread:
     """Block the pass at *point* (for blob *target*, at ``delete``) until
     *writer* has run in another thread. Returns the started thread."""
     reached, written = threading.Event(), threading.Event()
