@@ -124,6 +124,7 @@ class CheckReport:
             corrupt=self.count("corrupt"),
             missing=self.count("missing"),
             unreadable=self.count("unreadable"),
+            quarantined=self.quarantined,
         )
         return doc
 

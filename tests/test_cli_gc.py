@@ -198,7 +198,6 @@ def _open_for_writing(fifo: Path, reader: subprocess.Popen):
     return box["f"]
 
 
-@pytest.mark.slow
 def test_two_concurrent_passes_one_runs_the_other_exits_75(site):
     # The first pass reads its external refs from a FIFO the test holds, so
     # it is certainly inside its pass (holding the lease) until we let go.
