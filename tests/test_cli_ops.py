@@ -351,3 +351,47 @@ def test_heal_errors(local, erasure):
     assert erasure.run("heal", "--hash", "0" * 10).exit_code == 2
     unknown = erasure.run("heal", "--hash", hash_of(b"never stored"))
     assert unknown.exit_code == 1 and "not found" in unknown.stderr
+
+
+# -- terminals -----------------------------------------------------------------
+
+
+def test_progress_bar_and_text_logs_only_on_a_terminal(local):
+    import fcntl
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    local.put(*(b"blob %d" % i for i in range(5)))
+    command = [str(Path(sys.executable).parent / "blobstore"), "check"]
+    command += ["--config", str(local.config), "--data-dir", str(local.root / "data")]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BLOBSTORE_")}
+    master, slave = pty.openpty()
+    # A real terminal has a size; tqdm draws nothing in zero columns.
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=slave, env=env
+    ) as child:
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        out, _ = child.communicate(timeout=60)
+    os.close(master)
+    terminal = b"".join(chunks).decode(errors="replace")
+    assert child.returncode == 0, terminal
+    assert re.search(r"check: 100%\|.*\| 5/5", terminal), terminal
+    assert "check done" in out.decode()
+
+    # Not a terminal: no bar, and every log line is JSON.
+    piped = subprocess.run(command, capture_output=True, env=env, check=True)
+    assert b"100%" not in piped.stderr
+    assert all(json.loads(line) for line in piped.stderr.splitlines())
