@@ -6,7 +6,9 @@ the group, so adding a command is adding a module (no edit here). Shared
 options and the config-error convention are in that package's
 ``__init__``.
 
-Exit codes: 0 success, 1 failure, 2 bad usage or configuration.
+Exit codes: 0 success, 1 failure (or, for ``check`` and ``heal``, problems
+found), 2 bad usage or configuration, 75 (EX_TEMPFAIL) another run holds the
+job's lease (``gc``, ``check --quarantine``).
 """
 
 from __future__ import annotations

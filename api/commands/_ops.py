@@ -26,6 +26,7 @@ from typing import Any
 
 import click
 
+from blobstore import Store
 from blobstore.config import Settings
 from blobstore.errors import ConfigError
 from blobstore.errors import Unavailable
@@ -129,7 +130,7 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
-def open_store(settings: Settings):
+def open_store(settings: Settings) -> Store:
     """The configured Store, or exit: 2 for a configuration the backend or
     catalog refuses, 1 for storage that cannot be reached."""
     from blobstore.config import build_store

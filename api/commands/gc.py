@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
+from typing import TYPE_CHECKING
 from typing import Any
 
 import click
@@ -30,6 +32,9 @@ from blobstore_api.commands._ops import open_store
 from blobstore_api.commands._ops import output_options
 from blobstore_api.commands._ops import s3_multipart_expiry
 from blobstore_api.commands._ops import table
+
+if TYPE_CHECKING:
+    from blobstore import Store
 
 __all__ = ["gc", "register"]
 
@@ -84,7 +89,9 @@ def gc(
     raise SystemExit(code)
 
 
-def _run(store, grace, expiry, dry_run: bool) -> tuple[int, dict[str, Any]]:
+def _run(
+    store: Store, grace: timedelta, expiry: timedelta, dry_run: bool
+) -> tuple[int, dict[str, Any]]:
     from blobstore.catalog.records import utcnow
     from blobstore.collector import LeaseLost
     from blobstore.errors import BlobStoreError
@@ -130,7 +137,7 @@ def _run(store, grace, expiry, dry_run: bool) -> tuple[int, dict[str, Any]]:
     return 0, doc
 
 
-def _purge_trash(store) -> None:
+def _purge_trash(store: Store) -> None:
     """Empty a backend's trash now, so the space is free when the job ends
     (the erasure backend moves removed objects there and purges them in the
     background, which a short-lived process would not wait for)."""

@@ -76,6 +76,9 @@ def test_heal_one_blob(make_client, erasure_store):
     assert missing.status_code == 404
     bad = client.simulate_post("/v1/admin/heal", params={"hash": "xyz"})
     assert bad.status_code == 400
+    # A blank hash is a bad hash, never "heal everything".
+    blank = client.simulate_post("/v1/admin/heal", query_string="hash=")
+    assert blank.status_code == 400 and "implausible hash" in blank.json["message"]
 
 
 def test_heal_all_streams_progress_and_a_summary(make_client, erasure_store):
