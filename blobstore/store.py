@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
+from typing import TYPE_CHECKING
 from typing import Any
 
 from blobstore.backends.base import Backend
@@ -72,7 +73,14 @@ from blobstore.readahead import ReadAhead
 from blobstore.reader import BlobReader
 from blobstore.reader import CompositeReader
 
-__all__ = ["PutResult", "Store"]
+if TYPE_CHECKING:
+    from blobstore.backends.erasure.heal import HealReport
+    from blobstore.backends.erasure.heal import Progress as HealProgress
+
+__all__ = ["HEAL_LAST_RUN", "PutResult", "Store"]
+
+#: Catalog state key of the last whole-store heal's summary (for /metrics).
+HEAL_LAST_RUN = "heal.last_run"
 
 log = logging.getLogger(__name__)
 
@@ -520,6 +528,114 @@ class Store:
         if not 1 <= limit <= 10000:
             raise BadParams(f"limit {limit} out of range 1..10000")
         return self.catalog.list_refs(prefix, after, limit)
+
+    # -- healing ---------------------------------------------------------------
+
+    def check_healable(self) -> None:
+        """:raises BadParams: the backend keeps no redundancy to heal from."""
+        if not self.backend.can_heal:
+            kind = self.backend.type_name or type(self.backend).__name__
+            raise BadParams(f"backend {kind} has no redundancy to heal")
+
+    def heal(
+        self, hash: str | None = None, progress: HealProgress | None = None
+    ) -> HealReport:
+        """Rebuild lost or damaged redundancy (erasure shards) of one blob or
+        of everything the backend holds.
+
+        With *hash*, the blob's backend objects are healed: its own, or a
+        composite's parts (recursively); a part whose record is missing is
+        reported in ``errors``. Without it, every backend object is scanned
+        and the summary is kept in the catalog (:data:`HEAL_LAST_RUN`).
+
+        :param progress: called after each object with the report so far
+            (``report.scanned`` of ``report.total``) and the object's name.
+        :raises BadParams: the backend cannot heal (no redundancy).
+        :raises BlobNotFound: no blob *hash*.
+        """
+        self.check_healable()
+        if hash is None:
+            report = self.backend.heal(progress=progress)  # type: ignore[attr-defined]
+            self._record_heal(report)
+            return report
+        from blobstore.backends.erasure.heal import HealReport
+
+        objects, problems = self.object_names(hash)
+        report = HealReport(total=len(objects), errors=problems)
+        for part_hash, name in objects:
+            try:
+                one = self.backend.heal(name)  # type: ignore[attr-defined]
+            except BlobNotFound:
+                report.scanned += 1
+                report.errors.append(f"blob {part_hash}: its bytes ({name}) are gone")
+            else:
+                report.scanned += one.scanned
+                report.healthy += one.healthy
+                report.healed += one.healed
+                report.shards_rebuilt += one.shards_rebuilt
+                report.degraded += one.degraded
+                report.unrecoverable += one.unrecoverable
+                report.errors += one.errors
+            if progress is not None:
+                progress(report, name)
+        return report
+
+    def _record_heal(self, report: HealReport) -> None:
+        doc = {
+            "finished": utcnow().isoformat(),
+            "scanned": report.scanned,
+            "healthy": report.healthy,
+            "healed": report.healed,
+            "shards_rebuilt": report.shards_rebuilt,
+            "degraded": len(report.degraded),
+            "unrecoverable": len(report.unrecoverable),
+            "errors": len(report.errors),
+        }
+        try:
+            self.catalog.put_state(HEAL_LAST_RUN, doc)
+        except BlobStoreError as exc:  # the heal itself is done; say so
+            log.warning("cannot record the heal summary: %s", exc)
+
+    def object_names(self, hash: str) -> tuple[list[tuple[str, str]], list[str]]:
+        """The backend objects holding blob *hash*'s bytes: ``(hash, name)``
+        of the blob itself, or of every plain part of a composite (parts of
+        parts included, each once), and the problems met (parts with no
+        record). :raises BlobNotFound: no blob *hash*."""
+        top = self.stat(hash)
+        objects: list[tuple[str, str]] = []
+        problems: list[str] = []
+        seen = {hash}
+        pending = [top]
+        while pending:
+            record = pending.pop()
+            if record.name is not None:
+                objects.append((record.hash, record.name))
+                continue
+            assert record.index is not None
+            for part in record.index.hashes:
+                if part in seen:
+                    continue
+                seen.add(part)
+                found = self.catalog.get_blob(part)
+                if found is None:
+                    problems.append(f"part {part} of {record.hash} has no record")
+                else:
+                    pending.append(found)
+        return objects, problems
+
+    def names_to_hashes(self, names: Iterable[str]) -> dict[str, str]:
+        """The blob hash of each of *names* (backend object names) that a
+        record points at. Scans the catalog once: for reports, not hot paths."""
+        wanted = set(names)
+        found: dict[str, str] = {}
+        if not wanted:
+            return found
+        for record in self.catalog.iter_blobs():
+            if record.name in wanted:
+                found[record.name] = record.hash
+                if len(found) == len(wanted):
+                    break
+        return found
 
     # -- garbage collection ---------------------------------------------------
 

@@ -129,8 +129,21 @@ class Backend(abc.ABC):
         """Raise :class:`~blobstore.errors.Unavailable` if storage is unreachable."""
 
     def stats(self) -> dict[str, Any]:
-        """Backend-specific figures (capacity, drive health) for /v1/stats."""
+        """Backend-specific figures (capacity, drive health) for /v1/stats.
+
+        A backend over several drives lists them as ``"drives": [{"path":
+        ..., "online": bool, "free_bytes": ..., "total_bytes": ...}]``; the
+        operator tools and ``/metrics`` read that shape.
+        """
         return {}
+
+    @property
+    def can_heal(self) -> bool:
+        """Whether the backend keeps redundancy it can rebuild lost or
+        damaged copies from. If so it also has ``heal(name=None,
+        progress=None)`` returning a report (see
+        :meth:`blobstore.backends.erasure.ErasureBackend.heal`)."""
+        return False
 
     def close(self) -> None:  # noqa: B027 - optional hook, no-op by default
         """Release connections and files."""

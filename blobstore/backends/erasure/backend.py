@@ -252,6 +252,12 @@ class ErasureBackend(Backend):
 
     # -- healing and housekeeping -------------------------------------------
 
+    @property
+    def can_heal(self) -> bool:
+        # Without parity there is nothing to rebuild from: heal() would only
+        # find damage (which `blobstore check` does for any backend).
+        return self.layout.parity > 0
+
     def needs_heal(self) -> set[str]:
         """Names this process saw with missing or damaged shards."""
         with self._heal_lock:
