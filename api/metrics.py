@@ -34,6 +34,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from blobstore import Store
+from blobstore.backends.cache import metrics as cache_metrics
 from blobstore.errors import BlobStoreError
 from blobstore.jobs import job_states
 
@@ -284,6 +285,7 @@ class Metrics:
         self._store_collector = StoreCollector(store)
         if multiprocess_dir() is None:
             self.registry.register(self._store_collector)
+            self.registry.register(cache_metrics.collector())
 
     def exposition(self) -> bytes:
         """The text format of every metric, across workers when there are several."""
@@ -292,6 +294,8 @@ class Metrics:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         registry.register(self._store_collector)
+        # Cache counters are in the multiprocess files; its gauges are not.
+        registry.register(cache_metrics.collector(include_counters=False))
         return generate_latest(registry)
 
 

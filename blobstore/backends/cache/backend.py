@@ -105,7 +105,7 @@ class CacheBackend(Backend):
         self._max_fills = max_fills
         self._window = window
         self._touch_ns = int(touch_interval * 1e9)
-        self._counters = Counters()
+        self._counters = Counters(str(path))
         # Guarded by _lock: fills in progress, usage estimate, LRU clock.
         self._lock = threading.Lock()
         self._fills: dict[str, Fill] = {}

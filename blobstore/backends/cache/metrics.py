@@ -9,18 +9,23 @@ not clash)::
     blobstore_cache_hits_total{path="/var/cache/blobstore"} 1234
 
 A custom collector reads the counters when scraped; nothing is duplicated.
-Under gunicorn each worker has its own counters: the service aggregates them
-(``prometheus_client``'s multiprocess mode does not run custom collectors).
+
+Under gunicorn each worker has its own counters. When ``prometheus_client``
+runs in multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, which ``blobstore
+serve`` sets), every increment also goes to a multiprocess ``Counter``, whose
+per-worker files the service's ``MultiProcessCollector`` sums; the service
+then takes only the gauges from :func:`collector` (``include_counters=False``).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from typing import Any
 from typing import Protocol
 
-__all__ = ["COUNTERS", "Counters", "register"]
+__all__ = ["COUNTERS", "Counters", "collector", "register"]
 
 #: Counter name → help text. Every one only goes up.
 COUNTERS = {
@@ -40,13 +45,17 @@ COUNTERS = {
 class Counters:
     """Thread-safe monotonically increasing counters (see :data:`COUNTERS`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: str = "") -> None:
         self._lock = threading.Lock()
         self._values = dict.fromkeys(COUNTERS, 0)
+        self._path = path
+        self._shared = _multiprocess_counters()
 
     def add(self, name: str, n: int = 1) -> None:
         with self._lock:
             self._values[name] += n
+        if self._shared is not None:
+            self._shared[name].labels(self._path).inc(n)
 
     def __getitem__(self, name: str) -> int:
         with self._lock:
@@ -55,6 +64,30 @@ class Counters:
     def snapshot(self) -> dict[str, int]:
         with self._lock:
             return dict(self._values)
+
+
+_shared_counters: dict[str, Any] | None = None
+
+
+def _multiprocess_counters() -> dict[str, Any] | None:
+    """Prometheus counters that sum across processes, when prometheus_client
+    is in multiprocess mode (else None: the collector reads the counters)."""
+    global _shared_counters
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return None
+    try:
+        from prometheus_client import Counter
+    except ImportError:
+        return None
+    with _register_lock:
+        if _shared_counters is None:
+            # registry=None: the values live in the multiprocess files, which
+            # the service's MultiProcessCollector reads; no registry needed.
+            _shared_counters = {
+                name: Counter(f"blobstore_cache_{name}", doc, ["path"], registry=None)
+                for name, doc in COUNTERS.items()
+            }
+    return _shared_counters
 
 
 class _Source(Protocol):
@@ -96,8 +129,18 @@ _GAUGES = {
 }
 
 
+def collector(*, include_counters: bool = True) -> Any:
+    """A collector of every live cache's figures, for a registry of one's own
+    (the service's). Without counters: only the gauges (the counters then
+    come from the multiprocess files)."""
+    return _Collector(include_counters)
+
+
 class _Collector:
     """Reads every live cache's figures when Prometheus scrapes."""
+
+    def __init__(self, include_counters: bool = True) -> None:
+        self._include_counters = include_counters
 
     def describe(self):
         # Without describe(), registering would call collect() (and take
@@ -114,10 +157,10 @@ class _Collector:
         from prometheus_client.core import GaugeMetricFamily
 
         families = []
-        for kind, specs in (
-            (CounterMetricFamily, COUNTERS),
-            (GaugeMetricFamily, _GAUGES),
-        ):
+        kinds = [(GaugeMetricFamily, _GAUGES)]
+        if self._include_counters:
+            kinds.insert(0, (CounterMetricFamily, COUNTERS))
+        for kind, specs in kinds:
             for name, doc in specs.items():
                 family = kind(f"blobstore_cache_{name}", doc, labels=["path"])
                 for path, stats in figures:
