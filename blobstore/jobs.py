@@ -19,7 +19,7 @@ from blobstore.collector import LAST_RUN
 from blobstore.store import HEAL_LAST_RUN
 
 if TYPE_CHECKING:
-    from blobstore.backends.erasure.heal import HealReport
+    from blobstore.backends.healing import HealReport
     from blobstore.store import Store
 
 __all__ = ["heal_summary", "job_states"]

@@ -34,10 +34,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
-from typing import TYPE_CHECKING
 from typing import Any
 
 from blobstore.backends.base import Backend
+from blobstore.backends.healing import HealProgress
+from blobstore.backends.healing import HealReport
+from blobstore.backends.healing import no_redundancy
 from blobstore.catalog.base import Catalog
 from blobstore.catalog.records import BlobRecord
 from blobstore.catalog.records import BlobTotals
@@ -72,10 +74,6 @@ from blobstore.multipart import with_part
 from blobstore.readahead import ReadAhead
 from blobstore.reader import BlobReader
 from blobstore.reader import CompositeReader
-
-if TYPE_CHECKING:
-    from blobstore.backends.erasure.heal import HealReport
-    from blobstore.backends.erasure.heal import Progress as HealProgress
 
 __all__ = ["HEAL_LAST_RUN", "PutResult", "Store"]
 
@@ -534,8 +532,7 @@ class Store:
     def check_healable(self) -> None:
         """:raises BadParams: the backend keeps no redundancy to heal from."""
         if not self.backend.can_heal:
-            kind = self.backend.type_name or type(self.backend).__name__
-            raise BadParams(f"backend {kind} has no redundancy to heal")
+            raise no_redundancy(self.backend)
 
     def heal(
         self, hash: str | None = None, progress: HealProgress | None = None
@@ -555,27 +552,17 @@ class Store:
         """
         self.check_healable()
         if hash is None:
-            report = self.backend.heal(progress=progress)  # type: ignore[attr-defined]
+            report = self.backend.heal(progress=progress)
             self._record_heal(report)
             return report
-        from blobstore.backends.erasure.heal import HealReport
-
         objects, problems = self.object_names(hash)
         report = HealReport(total=len(objects), errors=problems)
         for part_hash, name in objects:
             try:
-                one = self.backend.heal(name)  # type: ignore[attr-defined]
+                report.merge(self.backend.heal(name))
             except BlobNotFound:
                 report.scanned += 1
                 report.errors.append(f"blob {part_hash}: its bytes ({name}) are gone")
-            else:
-                report.scanned += one.scanned
-                report.healthy += one.healthy
-                report.healed += one.healed
-                report.shards_rebuilt += one.shards_rebuilt
-                report.degraded += one.degraded
-                report.unrecoverable += one.unrecoverable
-                report.errors += one.errors
             if progress is not None:
                 progress(report, name)
         return report

@@ -50,6 +50,9 @@ from typing import Any
 from typing import BinaryIO
 from typing import ClassVar
 
+from blobstore.backends.healing import HealProgress
+from blobstore.backends.healing import HealReport
+from blobstore.backends.healing import no_redundancy
 from blobstore.hashing import Readable
 
 __all__ = ["Backend", "ObjectInfo", "check_name"]
@@ -140,10 +143,19 @@ class Backend(abc.ABC):
     @property
     def can_heal(self) -> bool:
         """Whether the backend keeps redundancy it can rebuild lost or
-        damaged copies from. If so it also has ``heal(name=None,
-        progress=None)`` returning a report (see
-        :meth:`blobstore.backends.erasure.ErasureBackend.heal`)."""
+        damaged copies from (then :meth:`heal` works)."""
         return False
+
+    def heal(
+        self, name: str | None = None, progress: HealProgress | None = None
+    ) -> HealReport:
+        """Rebuild lost or damaged redundancy of object *name*, or of every
+        object; see :mod:`blobstore.backends.healing`.
+
+        :raises BadParams: the backend keeps no redundancy (the default).
+        :raises BlobNotFound: no object *name*.
+        """
+        raise no_redundancy(self)
 
     def close(self) -> None:  # noqa: B027 - optional hook, no-op by default
         """Release connections and files."""

@@ -43,7 +43,6 @@ from blobstore.backends.base import check_name
 from blobstore.backends.erasure import tmpfiles
 from blobstore.backends.erasure.codec import codec_for
 from blobstore.backends.erasure.codec import get_codec
-from blobstore.backends.erasure.heal import HealReport
 from blobstore.backends.erasure.heal import Outcome
 from blobstore.backends.erasure.heal import Progress
 from blobstore.backends.erasure.heal import heal_blob
@@ -58,6 +57,7 @@ from blobstore.backends.erasure.reader import gather
 from blobstore.backends.erasure.trash import Purger
 from blobstore.backends.erasure.trash import move_to_trash
 from blobstore.backends.erasure.writer import write_blob
+from blobstore.backends.healing import HealReport
 from blobstore.errors import BadParams
 from blobstore.errors import BlobNotFound
 from blobstore.errors import InsufficientStorage
