@@ -560,3 +560,28 @@ def test_check_and_stats_follow_drive_health(backend):
     break_drive(backend.drives[offline], "removed")
     with pytest.raises(Unavailable, match="drives are online"):
         backend.check()
+
+
+def test_remove_waits_while_a_heal_holds_the_name(tmp_path):
+    # Heal and remove of one name exclude each other (namelock.py): a remove
+    # must not interleave with a heal that could commit shards behind it.
+    from blobstore.backends.erasure.namelock import name_lock
+
+    backend = make_set(tmp_path, 4, 2, block_size=BLOCK, fsync=False)
+    put_bytes(backend, "held", os.urandom(2 * BLOCK))
+    done = threading.Event()
+
+    def remove() -> None:
+        backend.remove("held")
+        done.set()
+
+    with name_lock(backend.drives, "held"):
+        remover = threading.Thread(target=remove)
+        remover.start()
+        assert not done.wait(0.3), "remove ran while the name was locked"
+        assert read_back(backend, "held")  # still whole under the lock
+    remover.join(timeout=30)
+    assert done.is_set()
+    with pytest.raises(BlobNotFound):
+        backend.open("held")
+    backend.close()

@@ -52,6 +52,7 @@ from blobstore.backends.erasure.layout import Layout
 from blobstore.backends.erasure.layout import adopt_replaced
 from blobstore.backends.erasure.layout import open_drives
 from blobstore.backends.erasure.meta import read_meta
+from blobstore.backends.erasure.namelock import name_lock
 from blobstore.backends.erasure.reader import ErasureReader
 from blobstore.backends.erasure.reader import gather
 from blobstore.backends.erasure.trash import Purger
@@ -175,15 +176,16 @@ class ErasureBackend(Backend):
     def remove(self, name: str) -> None:
         check_name(name)
         unreachable = []
-        for drive in self.drives:
-            try:
-                drive.check_online()
-                # The shard first: once it is gone the drive no longer
-                # holds the object, whatever happens to the meta file.
-                move_to_trash(drive, drive.shard_path(name))
-                move_to_trash(drive, drive.meta_path(name))
-            except OSError as exc:
-                unreachable.append(f"{drive.path}: {exc.strerror or exc}")
+        with name_lock(self.drives, name):  # no heal of it meanwhile
+            for drive in self.drives:
+                try:
+                    drive.check_online()
+                    # The shard first: once it is gone the drive no longer
+                    # holds the object, whatever happens to the meta file.
+                    move_to_trash(drive, drive.shard_path(name))
+                    move_to_trash(drive, drive.meta_path(name))
+                except OSError as exc:
+                    unreachable.append(f"{drive.path}: {exc.strerror or exc}")
         self._purger.kick()
         if len(unreachable) >= self.layout.data:
             # Enough shards may survive there to read the object back.
@@ -320,13 +322,14 @@ class ErasureBackend(Backend):
 
     def _heal_one(self, name: str, report: HealReport, progress: Progress | None):
         try:
-            outcome, rebuilt = heal_blob(
-                name,
-                drives=self.drives,
-                layout=self.layout,
-                fsync=self._fsync,
-                parallel=self._parallel,
-            )
+            with name_lock(self.drives, name):  # no remove of it meanwhile
+                outcome, rebuilt = heal_blob(
+                    name,
+                    drives=self.drives,
+                    layout=self.layout,
+                    fsync=self._fsync,
+                    parallel=self._parallel,
+                )
         except Exception as exc:  # one bad blob must not stop the scan
             log.exception("healing %s failed", name)
             report.scanned += 1

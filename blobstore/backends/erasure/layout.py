@@ -96,6 +96,7 @@ class Drive:
         self.objects = path / "objects"
         self.tmp = path / "tmp"
         self.trash = path / "trash"
+        self.locks = path / "locks"
         self.format_file = path / FORMAT_FILE
         self._format_id: tuple[int, int] | None = None
 
@@ -133,7 +134,7 @@ class Drive:
 
     def prepare(self) -> None:
         """Create the working directories (the drive is known to be formatted)."""
-        for sub in (self.objects, self.tmp, self.trash):
+        for sub in (self.objects, self.tmp, self.trash, self.locks):
             sub.mkdir(exist_ok=True)
         st = os.stat(self.format_file)
         self._format_id = (st.st_dev, st.st_ino)
