@@ -61,15 +61,17 @@ __all__ = [
 ]
 
 
-class SocketBody:
+class SocketBody(io.RawIOBase):
     """The rest of a length-delimited request body, read from gunicorn's
-    socket directly (see the module docstring).
+    socket directly (see the module docstring). A raw stream: ``readinto``
+    is the fast way to read it.
 
     Use :meth:`of` to get one for a WSGI environ; it is None for any server
     or body it does not know to be gunicorn's plain length-delimited body.
     """
 
     def __init__(self, body: Any, sock: socket.socket) -> None:
+        super().__init__()
         self._body = body  # gunicorn.http.body.Body
         self._reader = body.reader  # its LengthReader: .length bytes left
         self._unreader = body.reader.unreader  # SocketUnreader: .buf read ahead
@@ -123,7 +125,11 @@ class SocketBody:
             return n
         return 0
 
-    def readinto(self, view: memoryview) -> int:
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
         n = self._take_buffered(view)
         if n:
             return n
