@@ -54,9 +54,11 @@ NATIVE_PATHS = frozenset({"/v1", "/healthz", "/readyz", "/metrics"})
 NATIVE_PREFIX = "/v1/"
 
 
-def create_native_app(store: Store, settings: Settings) -> falcon.App:
+def create_native_app(
+    store: Store, settings: Settings, metrics: Metrics | None = None
+) -> falcon.App:
     """The native API alone, as a Falcon app."""
-    metrics = Metrics(store)
+    metrics = metrics or Metrics(store)
     app = falcon.App(
         middleware=[MetricsMiddleware(metrics), AuthMiddleware(settings.auth.tokens)]
     )
@@ -106,7 +108,8 @@ def create_app(store: Store, settings: Settings) -> WSGIApp:
 
     :raises ConfigError: S3 is enabled but the façade is not installed.
     """
-    native = create_native_app(store, settings)
+    metrics = Metrics(store)
+    native = create_native_app(store, settings, metrics)
     if not settings.s3_enabled:
         return native
     try:
@@ -115,7 +118,7 @@ def create_app(store: Store, settings: Settings) -> WSGIApp:
         raise ConfigError(
             f"[s3] enabled = true, but the S3 façade cannot be loaded: {exc}"
         ) from None
-    return Dispatcher(native, create_s3_app(store, settings.s3))
+    return Dispatcher(native, create_s3_app(store, settings.s3, metrics=metrics))
 
 
 _stores: list[Store] = []

@@ -6,19 +6,21 @@ the group, so adding a command is adding a module (no edit here). Shared
 options and the config-error convention are in that package's
 ``__init__``.
 
-Exit codes: 0 success, 1 failure, 2 bad usage or configuration.
+Exit codes: 0 success, 1 failure (or, for ``check`` and ``heal``, problems
+found), 2 bad usage or configuration, 75 (EX_TEMPFAIL) another run holds the
+job's lease (``gc``, ``check --quarantine``).
 """
 
 from __future__ import annotations
 
 import importlib
-import logging
 import pkgutil
 
 import click
 
 import blobstore
 from blobstore_api import commands
+from blobstore_api.commands._ops import install_default_logging
 
 __all__ = ["main"]
 
@@ -27,11 +29,7 @@ __all__ = ["main"]
 @click.version_option(blobstore.__version__, prog_name="blobstore")
 def main() -> None:
     """blobstore: a content-addressed blob store service."""
-    logging.basicConfig(
-        level=logging.INFO,
-        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s",
-        datefmt="%Y-%m-%d %H:%M:%S %z",
-    )
+    install_default_logging()
 
 
 def _register_commands(group: click.Group) -> None:

@@ -1,5 +1,6 @@
 """Prometheus metrics: requests by route and status, bytes in and out,
-latency, and the store's own figures.
+latency, and the store's own figures (blobs, drives, and the last GC, heal
+and check runs as recorded in the catalog).
 
 Under gunicorn with several worker processes, each worker only sees its own
 requests. ``blobstore serve`` therefore sets ``PROMETHEUS_MULTIPROC_DIR`` (a
@@ -18,6 +19,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import falcon
@@ -32,7 +34,9 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from blobstore import Store
+from blobstore.backends.cache import metrics as cache_metrics
 from blobstore.errors import BlobStoreError
+from blobstore.jobs import job_states
 
 __all__ = ["Metrics", "MetricsMiddleware", "MetricsResource", "multiprocess_dir"]
 
@@ -69,7 +73,10 @@ def multiprocess_dir() -> str | None:
 
 
 class StoreCollector(Collector):
-    """The store's blob totals, read from the catalog at each scrape."""
+    """The store's figures, read at each scrape: blob totals, the backend's
+    drives, and the operator jobs' last results as recorded in the catalog
+    (:mod:`blobstore.jobs`), so any worker on any node answers the same.
+    A scrape costs a few catalog reads and a ``statvfs`` per drive."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -77,26 +84,171 @@ class StoreCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
             totals = self._store.stats()
+            jobs = job_states(self._store)
         except BlobStoreError as exc:
             log.warning("cannot read store stats for /metrics: %s", exc)
-            yield GaugeMetricFamily(
-                "blobstore_catalog_up", "Whether the catalog answered", value=0
-            )
+            yield _gauge("blobstore_catalog_up", "Whether the catalog answered", 0)
             return
-        yield GaugeMetricFamily(
-            "blobstore_catalog_up", "Whether the catalog answered", value=1
-        )
-        yield GaugeMetricFamily(
-            "blobstore_blobs", "Plain blobs stored (with bytes)", value=totals.blobs
-        )
-        yield GaugeMetricFamily(
-            "blobstore_blob_bytes", "Bytes held by plain blobs", value=totals.bytes
-        )
-        yield GaugeMetricFamily(
+        yield _gauge("blobstore_catalog_up", "Whether the catalog answered", 1)
+        yield _gauge("blobstore_blobs", "Plain blobs stored (with bytes)", totals.blobs)
+        yield _gauge("blobstore_blob_bytes", "Bytes held by plain blobs", totals.bytes)
+        yield _gauge(
             "blobstore_composite_blobs",
             "Composite blobs (finished multipart uploads)",
-            value=totals.composites,
+            totals.composites,
         )
+        yield from _gc_metrics(jobs["gc"])
+        yield from _job_metrics(jobs)
+        yield from self._backend_metrics()
+
+    def _backend_metrics(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            stats = self._store.backend_stats()
+        except BlobStoreError as exc:
+            log.warning("cannot read backend stats for /metrics: %s", exc)
+            yield _gauge("blobstore_backend_up", "Whether the backend answered", 0)
+            return
+        yield _gauge("blobstore_backend_up", "Whether the backend answered", 1)
+        if "free_bytes" in stats:
+            yield _gauge(
+                "blobstore_backend_free_bytes",
+                "Blob bytes that still fit (the fullest drive decides)",
+                stats["free_bytes"],
+            )
+        if "needs_heal" in stats:
+            yield _gauge(
+                "blobstore_backend_needs_heal_blobs",
+                "Blobs the answering worker read with missing or damaged "
+                "shards since they were last healed",
+                stats["needs_heal"],
+            )
+        drives = stats.get("drives")
+        if not isinstance(drives, list):
+            return
+        online = GaugeMetricFamily(
+            "blobstore_backend_drive_online",
+            "Whether the drive answers",
+            labels=["drive"],
+        )
+        free = GaugeMetricFamily(
+            "blobstore_backend_drive_free_bytes",
+            "Free bytes on the drive (available to the service)",
+            labels=["drive"],
+        )
+        total = GaugeMetricFamily(
+            "blobstore_backend_drive_size_bytes", "Size of the drive", labels=["drive"]
+        )
+        for drive in drives:
+            path = str(drive.get("path"))
+            online.add_metric([path], 1 if drive.get("online") else 0)
+            if drive.get("online"):
+                free.add_metric([path], drive.get("free_bytes", 0))
+                total.add_metric([path], drive.get("total_bytes", 0))
+        yield online
+        yield free
+        yield total
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)
+
+
+def _timestamp(doc: dict[str, Any]) -> float | None:
+    try:
+        return datetime.fromisoformat(doc["finished"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+#: GC figures of the last successful pass: (metric, help, summary key).
+_GC_FIGURES = (
+    ("duration_seconds", "How long the pass took", "duration"),
+    ("scanned_blobs", "Blobs put before the cut-off that it looked at", "scanned"),
+    ("deleted_blobs", "Blobs it deleted", "deleted"),
+    ("reclaimed_bytes", "Bytes it reclaimed from deleted blobs", "reclaimed_bytes"),
+    ("orphans_swept", "Orphan backend objects it removed", "orphans_swept"),
+    ("errors", "Backend objects it could not remove", "errors"),
+)
+
+
+def _gc_metrics(gc: dict[str, Any]) -> Iterator[GaugeMetricFamily]:
+    """The last GC pass, from the catalog. Absent until a pass has run, so
+    an alert on ``absent(...)`` catches a GC job that never ran."""
+    run, failure = gc.get("last_run"), gc.get("last_failure")
+    if run is not None:
+        when = _timestamp(run)
+        if when is not None:
+            yield _gauge(
+                "blobstore_gc_last_success_timestamp_seconds",
+                "When the last successful GC pass finished (Unix time)",
+                when,
+            )
+        for suffix, documentation, key in _GC_FIGURES:
+            yield _gauge(
+                f"blobstore_gc_last_{suffix}",
+                f"{documentation} (last successful GC pass)",
+                run.get(key, 0),
+            )
+        uploads = GaugeMetricFamily(
+            "blobstore_gc_last_uploads_expired",
+            "Uploads the last successful GC pass removed",
+            labels=["kind"],
+        )
+        uploads.add_metric(["native"], run.get("uploads_expired", 0))
+        uploads.add_metric(["s3"], run.get("s3_uploads_expired", 0))
+        yield uploads
+    if failure is not None:
+        when = _timestamp(failure)
+        if when is not None:
+            yield _gauge(
+                "blobstore_gc_last_failure_timestamp_seconds",
+                "When the last failed GC pass stopped (Unix time)",
+                when,
+            )
+
+
+def _job_metrics(jobs: dict[str, Any]) -> Iterator[GaugeMetricFamily]:
+    """The last whole-store heal and check, and the quarantine count."""
+    heal = jobs.get("heal")
+    if heal is not None:
+        when = _timestamp(heal)
+        if when is not None:
+            yield _gauge(
+                "blobstore_heal_last_timestamp_seconds",
+                "When the last whole-store heal finished (Unix time)",
+                when,
+            )
+        blobs = GaugeMetricFamily(
+            "blobstore_heal_last_blobs",
+            "Blobs by outcome in the last whole-store heal",
+            labels=["outcome"],
+        )
+        for outcome in ("healthy", "healed", "degraded", "unrecoverable", "errors"):
+            blobs.add_metric([outcome], heal.get(outcome, 0))
+        yield blobs
+    check = jobs.get("check")
+    if check is not None:
+        when = _timestamp(check)
+        if when is not None:
+            yield _gauge(
+                "blobstore_check_last_timestamp_seconds",
+                "When the last whole-store check finished (Unix time)",
+                when,
+            )
+        blobs = GaugeMetricFamily(
+            "blobstore_check_last_blobs",
+            "Blobs by result in the last whole-store check",
+            labels=["result"],
+        )
+        for result in ("ok", "healed", "corrupt", "missing", "unreadable"):
+            blobs.add_metric([result], check.get(result, 0))
+        yield blobs
+    quarantined = jobs.get("quarantined") or {}
+    yield _gauge(
+        "blobstore_quarantined_blobs",
+        "Blobs `blobstore check --quarantine` has taken out of service, ever",
+        quarantined.get("total", 0),
+    )
 
 
 class Metrics:
@@ -133,6 +285,7 @@ class Metrics:
         self._store_collector = StoreCollector(store)
         if multiprocess_dir() is None:
             self.registry.register(self._store_collector)
+            self.registry.register(cache_metrics.collector())
 
     def exposition(self) -> bytes:
         """The text format of every metric, across workers when there are several."""
@@ -141,6 +294,8 @@ class Metrics:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         registry.register(self._store_collector)
+        # Cache counters are in the multiprocess files; its gauges are not.
+        registry.register(cache_metrics.collector(include_counters=False))
         return generate_latest(registry)
 
 
@@ -157,10 +312,11 @@ def _sent_bytes(req: falcon.Request, resp: falcon.Response) -> int:
 
 
 class MetricsMiddleware:
-    """Counts every request the native app answers, errors included."""
+    """Counts every request an app answers, errors included."""
 
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(self, metrics: Metrics, default_route: str = "unmatched") -> None:
         self._metrics = metrics
+        self._default_route = default_route
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.started = time.perf_counter()
@@ -173,7 +329,12 @@ class MetricsMiddleware:
         req_succeeded: bool,
     ) -> None:
         m = self._metrics
-        route = req.uri_template or "unmatched"
+        # An app without URI templates (the S3 sink) names the route itself.
+        route = (
+            getattr(req.context, "metrics_route", None)
+            or req.uri_template
+            or self._default_route
+        )
         method = req.method if req.method in _METHODS else "OTHER"
         m.requests.labels(route, method, str(resp.status_code)).inc()
         m.latency.labels(route, method).observe(

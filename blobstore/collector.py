@@ -3,21 +3,24 @@
 One pass (:func:`collect`), under a lease in the catalog so only one runs
 across all nodes:
 
-1. Remove expired native uploads.
-2. **Mark.** Gather every root, in this order: native uploads (their whole
-   hash and part hashes, complete or not), S3 multipart uploads' parts,
-   named refs, S3 objects, external ref sources, the caller's refs; then the
-   parts of every composite blob that is kept. The order matters: uploads are
-   read before what is made from them (composites, S3 objects), so a
-   composite or object created during the pass was either already seen or
-   its parts were protected by its upload.
-3. **Sweep.** For every blob put at or before ``before`` and not marked,
+1. Read the external ref sources. They come first so that a source that
+   fails stops the pass before it has changed anything.
+2. Remove expired native uploads (and, when asked, stale S3 multipart
+   uploads: ``s3_multipart_expiry``).
+3. **Mark.** Gather every other root, in this order: native uploads (their
+   whole hash and part hashes, complete or not), S3 multipart uploads'
+   parts, named refs, S3 objects, the caller's refs; then the parts of every
+   composite blob that is kept. The order matters: uploads are read before
+   what is made from them (composites, S3 objects), so a composite or object
+   created during the pass was either already seen or its parts were
+   protected by its upload.
+4. **Sweep.** For every blob put at or before ``before`` and not marked,
    delete its catalog record *on condition* that its name and put time are
    unchanged (a concurrent put of the same content bumps the put time, and
    the delete then matches nothing), and only then remove its backend
    object. A failed backend remove leaves an unreachable object, never a
    record pointing at missing bytes.
-4. **Orphans.** Backend objects no record points at (a put that crashed
+5. **Orphans.** Backend objects no record points at (a put that crashed
    between writing and recording, a failed remove) are removed once older
    than ``before`` minus ``orphan_margin``: a put writes its bytes *before*
    recording them, so a young unrecorded object may be a put in progress.
@@ -47,12 +50,13 @@ from blobstore.catalog.records import to_millis
 from blobstore.catalog.records import utcnow
 from blobstore.errors import BlobStoreError
 from blobstore.errors import LeaseHeld
+from blobstore.errors import RefSourceError
 
 if TYPE_CHECKING:
     from blobstore.refsources import RefSource
     from blobstore.store import Store
 
-__all__ = ["GCStats", "LeaseLost", "collect", "last_runs"]
+__all__ = ["GCStats", "Lease", "LeaseLost", "collect", "last_runs"]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +80,7 @@ class GCStats:
     before: str = ""
     duration: float = 0.0
     uploads_expired: int = 0
+    s3_uploads_expired: int = 0
     roots: int = 0
     scanned: int = 0
     count: int = 0
@@ -92,22 +97,30 @@ class GCStats:
         return asdict(self)
 
 
-class _Lease:
-    """Holds the catalog lease and renews it from a heartbeat thread."""
+class Lease:
+    """Holds a catalog lease (default: GC's) and renews it from a heartbeat
+    thread. Other jobs that must not run twice at once (``blobstore check
+    --quarantine``) take one under their own name."""
 
-    def __init__(self, store: Store, ttl: timedelta) -> None:
+    def __init__(
+        self, store: Store, ttl: timedelta = timedelta(minutes=2), name: str = ""
+    ) -> None:
         self._catalog = store.catalog
         self._ttl = ttl
+        self.name = name or LEASE_NAME
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._stop = threading.Event()
         self.lost = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="gc-lease", daemon=True)
 
-    def __enter__(self) -> _Lease:
-        if not self._catalog.acquire_lease(
-            LEASE_NAME, self.holder, self._ttl, utcnow()
-        ):
-            raise LeaseHeld("another garbage collection is running (lease held)")
+    def __enter__(self) -> Lease:
+        if not self._catalog.acquire_lease(self.name, self.holder, self._ttl, utcnow()):
+            what = (
+                "garbage collection"
+                if self.name == LEASE_NAME
+                else f"{self.name!r} job"
+            )
+            raise LeaseHeld(f"another {what} is running (lease held)")
         self._thread.start()
         return self
 
@@ -115,10 +128,10 @@ class _Lease:
         while not self._stop.wait(self._ttl.total_seconds() / 3):
             try:
                 ok = self._catalog.acquire_lease(
-                    LEASE_NAME, self.holder, self._ttl, utcnow()
+                    self.name, self.holder, self._ttl, utcnow()
                 )
             except BlobStoreError as exc:
-                log.warning("gc lease renewal failed: %s", exc)
+                log.warning("%s lease renewal failed: %s", self.name, exc)
                 continue
             if not ok:
                 self.lost.set()
@@ -126,13 +139,15 @@ class _Lease:
 
     def check(self) -> None:
         if self.lost.is_set():
-            raise LeaseLost("the gc lease was lost (taken by another process); stopped")
+            raise LeaseLost(
+                f"the {self.name} lease was lost (taken by another process); stopped"
+            )
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
         if not self.lost.is_set():
-            self._catalog.release_lease(LEASE_NAME, self.holder)
+            self._catalog.release_lease(self.name, self.holder)
 
 
 def collect(
@@ -146,14 +161,20 @@ def collect(
     dry_run: bool = False,
     lease_ttl: timedelta = timedelta(minutes=2),
     progress: Progress | None = None,
+    s3_multipart_expiry: timedelta | None = None,
 ) -> GCStats:
     """Run one GC pass; see the module docstring.
 
     :param refs: extra roots from the caller (hex hashes).
     :param before: only blobs put at or before this time may be deleted.
     :param ref_sources: external roots; defaults to the store's configured ones.
-    :param dry_run: count what would be deleted, delete nothing.
+    :param dry_run: count what would be deleted, delete nothing (uploads that
+        would expire are counted too).
+    :param s3_multipart_expiry: also remove S3 multipart uploads started longer
+        ago than this (under the lease, before marking, so their parts are
+        collected like any other garbage).
     :raises LeaseHeld: another pass is running.
+    :raises RefSourceError: an external ref source failed (nothing deleted).
     """
     started = time.monotonic()
     before = to_millis(before)
@@ -162,12 +183,14 @@ def collect(
     )
     tick = progress or (lambda phase, n: None)
     sources = list(store.ref_sources if ref_sources is None else ref_sources)
-    with _Lease(store, lease_ttl) as lease:
+    with Lease(store, lease_ttl) as lease:
         try:
-            if not dry_run:
-                stats.uploads_expired = store.remove_expired_uploads()
-            tick("uploads", stats.uploads_expired)
-            live = _mark(store, refs, sources, before, tick)
+            # External sources first: one that fails then stops the pass
+            # before it has changed anything at all.
+            live = _mark_external(sources)
+            _expire_uploads(store, stats, s3_multipart_expiry)
+            tick("uploads", stats.uploads_expired + stats.s3_uploads_expired)
+            _mark(store, live, refs, before, tick)
             stats.roots = len(live)
             lease.check()
             _sweep(store, live, before, stats, lease, tick)
@@ -181,6 +204,26 @@ def collect(
     _record(store, stats)
     log.info("gc pass done", extra={"gc": stats.to_dict()})
     return stats
+
+
+def _expire_uploads(store: Store, stats: GCStats, s3_expiry: timedelta | None) -> None:
+    now = utcnow()
+    if stats.dry_run:
+        stats.uploads_expired = sum(
+            1 for _ in store.catalog.iter_uploads(expired_before=now)
+        )
+        if s3_expiry is not None:
+            stats.s3_uploads_expired = sum(
+                1
+                for _ in store.catalog.iter_s3_uploads(initiated_before=now - s3_expiry)
+            )
+        return
+    stats.uploads_expired = store.remove_expired_uploads(now)
+    if s3_expiry is not None:
+        from blobstore.s3objects import ObjectStore
+
+        objects = ObjectStore(store, multipart_expiry=s3_expiry)
+        stats.s3_uploads_expired = objects.remove_stale_uploads(now)
 
 
 #: Catalog state keys where the last pass is kept (for /metrics and operators).
@@ -235,15 +278,29 @@ class _RefSet:
         return len(self._set)
 
 
+def _mark_external(sources: list[RefSource]) -> _RefSet:
+    live = _RefSet()
+    for source in sources:
+        label = source.describe()
+        try:
+            for h in source.hashes():
+                live.add(h, label)
+        except Exception as exc:
+            raise RefSourceError(
+                f"ref source {label} failed: {type(exc).__name__}: {exc}; "
+                "nothing was deleted"
+            ) from exc
+    return live
+
+
 def _mark(
     store: Store,
+    live: _RefSet,
     refs: Iterable[str],
-    sources: list[RefSource],
     before: datetime,
     tick: Progress,
-) -> _RefSet:
+) -> None:
     catalog = store.catalog
-    live = _RefSet()
     for upload in catalog.iter_uploads():
         live.add(upload.hash, "uploads")
         for part in upload.parts:
@@ -257,16 +314,11 @@ def _mark(
     for obj in catalog.iter_objects():
         for h in obj.blob_hashes():
             live.add(h, "s3 objects")
-    for source in sources:
-        label = source.describe()
-        for h in source.hashes():  # any failure here aborts before deleting
-            live.add(h, label)
     for h in refs:
         live.add(h, "caller")
     tick("mark", len(live))
     _mark_composites(catalog, live, before)
     tick("mark", len(live))
-    return live
 
 
 def _mark_composites(catalog, live: _RefSet, before: datetime) -> None:
@@ -292,7 +344,7 @@ def _sweep(
     live: _RefSet,
     before: datetime,
     stats: GCStats,
-    lease: _Lease,
+    lease: Lease,
     tick: Progress,
 ) -> None:
     catalog = store.catalog
@@ -332,7 +384,7 @@ def _sweep(
 
 
 def _sweep_orphans(
-    store: Store, cutoff: datetime, stats: GCStats, lease: _Lease, tick: Progress
+    store: Store, cutoff: datetime, stats: GCStats, lease: Lease, tick: Progress
 ) -> None:
     batch = []
     for obj in store.backend.list():

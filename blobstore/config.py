@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from blobstore import registry
+from blobstore.backends.cache import wrap_with_cache
 from blobstore.errors import BadParams
 from blobstore.errors import ConfigError
 from blobstore.multipart import DEFAULT_MAX_PART_SIZE
@@ -627,10 +628,31 @@ def _build(where: str, factory: Callable[[], Any]) -> Any:
     except ConfigError:
         raise
     except BadParams as exc:
-        # ref_source_from_config says "gc.ref_sources: ..." itself.
-        raise ConfigError(
-            f"{where} {str(exc).removeprefix('gc.ref_sources: ')}"
-        ) from None
+        # Some builders name their section themselves ("gc.ref_sources: ...",
+        # "cache.path: ..."); *where* already does.
+        message = str(exc).removeprefix("gc.ref_sources: ").removeprefix("cache.")
+        raise ConfigError(f"{where} {message}") from None
+
+
+def _build_backend(table: Mapping[str, Any], catalog: Any) -> Any:
+    """The backend of a ``[backend]`` table.
+
+    A GridFS backend beside a MongoDB catalog takes the catalog's ``uri``,
+    ``database`` and ``prefix`` unless it sets its own, and shares the
+    catalog's connection pool when both talk to the same server: a
+    MongoDB-only deployment then opens one pool per process, not two. (The
+    backend gets only the connection, never the catalog.)
+    """
+    from blobstore.catalog.mongo import MongoCatalog
+
+    if table.get("type") != "gridfs" or not isinstance(catalog, MongoCatalog):
+        return registry.backend_from_config(table)
+    shared = dict(table)
+    shared.setdefault("uri", catalog.uri)
+    shared.setdefault("database", catalog.database)
+    shared.setdefault("prefix", catalog.prefix)
+    client = catalog.client if shared["uri"] == catalog.uri else None
+    return registry.load(registry.BACKENDS, "gridfs").from_config(shared, client=client)
 
 
 def build_store(settings: Settings) -> Store:
@@ -643,10 +665,12 @@ def build_store(settings: Settings) -> Store:
         "[catalog]", lambda: registry.catalog_from_config(settings.catalog)
     )
     try:
-        backend = _build(
-            "[backend]", lambda: registry.backend_from_config(settings.backend)
-        )
+        backend = _build("[backend]", lambda: _build_backend(settings.backend, catalog))
         try:
+            # A read cache (off by default) wraps whatever backend was built.
+            backend = _build(
+                "[cache]", lambda: wrap_with_cache(backend, settings.cache)
+            )
             ref_sources = [
                 _build(f"[gc] ref_sources[{i}]:", lambda t=t: ref_source_from_config(t))
                 for i, t in enumerate(settings.gc.ref_sources)

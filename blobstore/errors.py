@@ -52,6 +52,7 @@ __all__ = [
     "PartTooSmall",
     "ReadQuorumError",
     "RefNotFound",
+    "RefSourceError",
     "SizeMismatch",
     "Unavailable",
     "UploadComplete",
@@ -229,6 +230,13 @@ class WriteQuorumError(Unavailable):
     """Too few drives took a write for it to count; nothing was kept."""
 
     code = "write_quorum"
+
+
+class RefSourceError(Unavailable):
+    """An external GC ref source could not be read; the GC pass stopped
+    before deleting anything (a missing kind of ref would mean data loss)."""
+
+    code = "ref_source_failed"
 
 
 class InsufficientStorage(BlobStoreError):

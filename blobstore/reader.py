@@ -6,6 +6,7 @@ part only when the position reaches it. Both are ``io.RawIOBase`` objects:
 ``seek`` follows the ``io`` rules (``SEEK_END`` with a negative offset,
 seeking past the end is allowed and reads nothing there, a negative position
 is an error), and both know the blob's ``size`` and ``hash``.
+:class:`Window` reads a byte range of either (HTTP ranges, S3 part copies).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import BinaryIO
 from blobstore.catalog.records import MultipartIndex
 from blobstore.errors import Corrupt
 
-__all__ = ["BlobReader", "CompositeReader"]
+__all__ = ["BlobReader", "CompositeReader", "Window"]
 
 
 def _new_position(pos: int, size: int, offset: int, whence: int) -> int:
@@ -83,6 +84,9 @@ class CompositeReader(io.RawIOBase):
 
     :param open_part: opens a part by hash (the Store's ``open``), so a part
         may itself be plain or composite.
+    :param prefetch: called with the hash of part *k+1* when part *k* is
+        opened, so a caching backend can fetch it while *k* is read (a hint:
+        it must return at once and never raise).
 
     A read fills the buffer across part boundaries; a missing part surfaces as
     the :class:`~blobstore.errors.BlobNotFound` its ``open`` raises.
@@ -93,10 +97,12 @@ class CompositeReader(io.RawIOBase):
         index: MultipartIndex,
         hash: str | None,
         open_part: Callable[[str], io.RawIOBase],
+        prefetch: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__()
         self._index = index
         self._open_part = open_part
+        self._prefetch = prefetch
         self._ends = list(itertools.accumulate(index.sizes))
         self.size = self._ends[-1] if self._ends else 0
         self.hash = hash
@@ -125,6 +131,8 @@ class CompositeReader(io.RawIOBase):
             self._close_part()
             self._part = self._open_part(self._index.hashes[n])
             self._part_no = n
+            if self._prefetch is not None and n + 1 < len(self._index):
+                self._prefetch(self._index.hashes[n + 1])
         part = self._part
         assert part is not None
         if part.tell() != pos - start:
@@ -155,4 +163,34 @@ class CompositeReader(io.RawIOBase):
 
     def close(self) -> None:
         self._close_part()
+        super().close()
+
+
+class Window(io.RawIOBase):
+    """At most *length* bytes of a seekable *reader*, starting at *first*.
+
+    Closing the window closes *reader*.
+    """
+
+    def __init__(self, reader: io.RawIOBase, first: int, length: int) -> None:
+        super().__init__()
+        reader.seek(first)
+        self._reader = reader
+        self._left = length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
+        want = min(len(view), self._left)
+        if want == 0:
+            return 0
+        n = self._reader.readinto(view[:want]) or 0
+        self._left -= n
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            self._reader.close()
         super().close()

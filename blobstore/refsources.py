@@ -83,7 +83,14 @@ def _lines(f: Iterable[str]) -> Iterator[str]:
 class MongoRefSource(RefSource):
     """The values at a dotted field path in every document of a MongoDB
     collection: hashes, lists of hashes, part indexes (``{"hashes": [...]}``)
-    or the reference's compact binary list of 48-byte digests."""
+    or the reference's compact binary list of 48-byte digests.
+
+    Without *client*, a client of its own is made for each read and closed
+    after it: every process that builds the store from config (each server
+    worker, too) gets the source, but only the GC job reads it, so nothing
+    connects to the artifact store's database until then. The URI is checked
+    at once, so a bad one is a configuration error.
+    """
 
     def __init__(
         self,
@@ -95,22 +102,52 @@ class MongoRefSource(RefSource):
         client: Any = None,
     ) -> None:
         if client is None:
-            import pymongo
-
-            client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=10000)
-        self._collection = client[database][collection]
+            _check_uri(uri)
+        self._uri = uri
+        self._client = client
+        self._names = (database, collection)
         self.field = field
         self._label = f"mongodb {database}.{collection}:{field}"
 
     def hashes(self) -> Iterator[str]:
-        cursor = self._collection.find(
-            {self.field: {"$exists": True}}, {self.field: 1, "_id": 0}, batch_size=5000
-        )
-        for doc in cursor:
-            yield from hashes_in(_dig(doc, self.field.split(".")))
+        client = self._client
+        if client is None:
+            import pymongo
+
+            client = pymongo.MongoClient(self._uri, serverSelectionTimeoutMS=10000)
+        try:
+            database, collection = self._names
+            cursor = client[database][collection].find(
+                {self.field: {"$exists": True}},
+                {self.field: 1, "_id": 0},
+                batch_size=5000,
+            )
+            for doc in cursor:
+                yield from hashes_in(_dig(doc, self.field.split(".")))
+        finally:
+            if client is not self._client:
+                client.close()
 
     def describe(self) -> str:
         return self._label
+
+
+def _check_uri(uri: object) -> None:
+    """Refuse a malformed MongoDB URI without connecting (an SRV URI's
+    hosts are only looked up when the source is read)."""
+    if not isinstance(uri, str) or not uri.startswith(("mongodb://", "mongodb+srv://")):
+        raise BadParams(
+            f"gc.ref_sources: mongodb uri must start with mongodb:// or "
+            f"mongodb+srv://, not {uri!r}"
+        )
+    if uri.startswith("mongodb://"):
+        from pymongo.errors import ConfigurationError
+        from pymongo.uri_parser import parse_uri
+
+        try:
+            parse_uri(uri)
+        except (ConfigurationError, ValueError) as exc:
+            raise BadParams(f"gc.ref_sources: bad mongodb uri: {exc}") from None
 
 
 def _dig(value: Any, path: list[str]) -> Iterator[Any]:

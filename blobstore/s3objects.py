@@ -61,6 +61,7 @@ from blobstore.errors import ObjectNotFound
 from blobstore.errors import PartTooSmall
 from blobstore.errors import UploadNotFound
 from blobstore.hashing import Readable
+from blobstore.reader import Window
 from blobstore.s3listing import Page
 from blobstore.s3listing import paginate
 from blobstore.s3rules import MAX_OBJECT_SIZE
@@ -76,7 +77,7 @@ from blobstore.s3rules import new_s3_upload_id
 if TYPE_CHECKING:
     from blobstore.reader import BlobReader
     from blobstore.reader import CompositeReader
-    from blobstore.store import Store
+from blobstore.store import Store
 
 __all__ = ["DEFAULT_MULTIPART_EXPIRY", "ObjectMeta", "ObjectStore"]
 
@@ -125,27 +126,6 @@ class _Capped(io.RawIOBase):
             raise EntityTooLarge("the body is larger than the maximum allowed size")
         self._left -= n
         view[:n] = data
-        return n
-
-
-class _Window(io.RawIOBase):
-    """At most *length* bytes of a seekable reader, from its position."""
-
-    def __init__(self, reader: io.RawIOBase, length: int) -> None:
-        super().__init__()
-        self._reader = reader
-        self._left = length
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:  # type: ignore[override]
-        view = memoryview(buffer).cast("B")
-        want = min(len(view), self._left)
-        if want == 0:
-            return 0
-        n = self._reader.readinto(view[:want]) or 0
-        self._left -= n
         return n
 
 
@@ -502,9 +482,8 @@ class ObjectStore:
             raise ObjectNotFound(
                 f"the content of {source.bucket}/{source.key} is gone"
             ) from None
-        with reader:
-            reader.seek(first)
-            result = self.store.put(_Window(reader, length), size=length, md5=True)
+        with Window(reader, first, length) as window:
+            result = self.store.put(window, size=length, md5=True)
         return self._record_part(upload, number, result.hash, result.size, result.md5)
 
     def list_parts(

@@ -37,6 +37,9 @@ from datetime import timedelta
 from typing import Any
 
 from blobstore.backends.base import Backend
+from blobstore.backends.healing import HealProgress
+from blobstore.backends.healing import HealReport
+from blobstore.backends.healing import no_redundancy
 from blobstore.catalog.base import Catalog
 from blobstore.catalog.records import BlobRecord
 from blobstore.catalog.records import BlobTotals
@@ -72,7 +75,10 @@ from blobstore.readahead import ReadAhead
 from blobstore.reader import BlobReader
 from blobstore.reader import CompositeReader
 
-__all__ = ["PutResult", "Store"]
+__all__ = ["HEAL_LAST_RUN", "PutResult", "Store"]
+
+#: Catalog state key of the last whole-store heal's summary (for /metrics).
+HEAL_LAST_RUN = "heal.last_run"
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +127,9 @@ class Store:
         self.limits = Limits(min_part_size, max_part_size, max_parts)
         self.max_upload_expiry = max_upload_expiry
         self.ref_sources = list(ref_sources)
+        # Looking up part k+1 costs a catalog read: only worth it when the
+        # backend does something with the hint (the read cache does).
+        self._prefetches = type(backend).prefetch is not Backend.prefetch
 
     def close(self) -> None:
         self.catalog.close()
@@ -242,7 +251,7 @@ class Store:
             return self._open_index(record.index, hash)
         assert record.name is not None
         try:
-            stream, size = self.backend.open(record.name)
+            stream, size = self.backend.open_blob(record.name, hash)
         except BlobNotFound:
             raise BlobNotFound(f"blob {hash} not found") from None
         return BlobReader(stream, size, hash)
@@ -258,7 +267,17 @@ class Store:
     def _open_index(self, index: MultipartIndex, hash: str | None):
         if len(index) == 1:
             return self.open(index.hashes[0])
-        return CompositeReader(index, hash, self.open)
+        prefetch = self._prefetch if self._prefetches else None
+        return CompositeReader(index, hash, self.open, prefetch)
+
+    def _prefetch(self, hash: str) -> None:
+        """Tell the backend a part will be read soon (see CompositeReader)."""
+        try:
+            record = self.catalog.get_blob(hash)
+            if record is not None and record.name is not None:
+                self.backend.prefetch(record.name, hash)
+        except BlobStoreError as exc:  # a hint: the real open will report it
+            log.debug("prefetch of %s skipped: %s", hash, exc)
 
     def stats(self) -> BlobTotals:
         """How many blobs the store holds and how many bytes they take."""
@@ -507,6 +526,103 @@ class Store:
         if not 1 <= limit <= 10000:
             raise BadParams(f"limit {limit} out of range 1..10000")
         return self.catalog.list_refs(prefix, after, limit)
+
+    # -- healing ---------------------------------------------------------------
+
+    def check_healable(self) -> None:
+        """:raises BadParams: the backend keeps no redundancy to heal from."""
+        if not self.backend.can_heal:
+            raise no_redundancy(self.backend)
+
+    def heal(
+        self, hash: str | None = None, progress: HealProgress | None = None
+    ) -> HealReport:
+        """Rebuild lost or damaged redundancy (erasure shards) of one blob or
+        of everything the backend holds.
+
+        With *hash*, the blob's backend objects are healed: its own, or a
+        composite's parts (recursively); a part whose record is missing is
+        reported in ``errors``. Without it, every backend object is scanned
+        and the summary is kept in the catalog (:data:`HEAL_LAST_RUN`).
+
+        :param progress: called after each object with the report so far
+            (``report.scanned`` of ``report.total``) and the object's name.
+        :raises BadParams: the backend cannot heal (no redundancy).
+        :raises BlobNotFound: no blob *hash*.
+        """
+        self.check_healable()
+        if hash is None:
+            report = self.backend.heal(progress=progress)
+            self._record_heal(report)
+            return report
+        objects, problems = self.object_names(hash)
+        report = HealReport(total=len(objects), errors=problems)
+        for part_hash, name in objects:
+            try:
+                report.merge(self.backend.heal(name))
+            except BlobNotFound:
+                report.scanned += 1
+                report.errors.append(f"blob {part_hash}: its bytes ({name}) are gone")
+            if progress is not None:
+                progress(report, name)
+        return report
+
+    def _record_heal(self, report: HealReport) -> None:
+        doc = {
+            "finished": utcnow().isoformat(),
+            "scanned": report.scanned,
+            "healthy": report.healthy,
+            "healed": report.healed,
+            "shards_rebuilt": report.shards_rebuilt,
+            "degraded": len(report.degraded),
+            "unrecoverable": len(report.unrecoverable),
+            "errors": len(report.errors),
+        }
+        try:
+            self.catalog.put_state(HEAL_LAST_RUN, doc)
+        except BlobStoreError as exc:  # the heal itself is done; say so
+            log.warning("cannot record the heal summary: %s", exc)
+
+    def object_names(self, hash: str) -> tuple[list[tuple[str, str]], list[str]]:
+        """The backend objects holding blob *hash*'s bytes: ``(hash, name)``
+        of the blob itself, or of every plain part of a composite (parts of
+        parts included, each once), and the problems met (parts with no
+        record). :raises BlobNotFound: no blob *hash*."""
+        top = self.stat(hash)
+        objects: list[tuple[str, str]] = []
+        problems: list[str] = []
+        seen = {hash}
+        pending = [top]
+        while pending:
+            record = pending.pop()
+            if record.name is not None:
+                objects.append((record.hash, record.name))
+                continue
+            assert record.index is not None
+            for part in record.index.hashes:
+                if part in seen:
+                    continue
+                seen.add(part)
+                found = self.catalog.get_blob(part)
+                if found is None:
+                    problems.append(f"part {part} of {record.hash} has no record")
+                else:
+                    pending.append(found)
+        return objects, problems
+
+    def names_to_hashes(self, names: Iterable[str]) -> dict[str, str]:
+        """The blob hash of each of *names* (backend object names) that a
+        record points at. Scans the catalog once: for reports, not hot paths."""
+        wanted = set(names)
+        found: dict[str, str] = {}
+        if not wanted:
+            return found
+        for record in self.catalog.iter_blobs():
+            if record.name in wanted:
+                found[record.name] = record.hash
+                if len(found) == len(wanted):
+                    break
+        return found
 
     # -- garbage collection ---------------------------------------------------
 

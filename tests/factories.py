@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from blobstore.backends.base import Backend
+from blobstore.backends.cache import CacheBackend
 from blobstore.backends.erasure import ErasureBackend
 from blobstore.backends.gridfs import GridFSBackend
 from blobstore.backends.local import LocalBackend
@@ -59,6 +60,10 @@ BACKENDS: dict[str, Callable[[Path, Any], Backend]] = {
         [tmp / f"drive{i}" for i in range(4)], parity=2
     ),
     "swift": _swift_backend,
+    # The read cache in front of a remote: every Store behaviour still holds.
+    "cache": lambda tmp, request: CacheBackend(
+        LocalBackend(tmp / "remote"), tmp / "cache", 1 << 30, min_free=0
+    ),
 }
 
 #: Backends whose every operation is a network round trip to a real server:

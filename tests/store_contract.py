@@ -716,7 +716,9 @@ class StoreContract:
             raise ConnectionError("refs database down")
             yield  # pragma: no cover
 
-        with pytest.raises(ConnectionError):
+        from blobstore.errors import RefSourceError
+
+        with pytest.raises(RefSourceError, match="ref source iterable failed"):
             store.gc([], utcnow(), ref_sources=[IterableRefSource(broken())])
         assert "refs database down" in last_runs(store)["last_failure"]["error"]
 
@@ -734,10 +736,16 @@ class StoreContract:
                 yield hash_of(b"x")
                 raise ConnectionError("artifact database went away")
 
+        from blobstore.errors import RefSourceError
+
         h = put_bytes(store, b"keep me").hash
-        with pytest.raises(ConnectionError):
-            store.gc([], utcnow(), ref_sources=[Broken()])
+        expired = store.new_upload(utcnow() - HOUR)
+        with pytest.raises(RefSourceError, match="ref source Broken failed") as err:
+            store.gc([], utcnow() + HOUR, ref_sources=[Broken()])
+        assert isinstance(err.value.__cause__, ConnectionError)
         assert read_blob(store, h) == b"keep me"
+        # It stopped before changing anything, expired uploads included.
+        assert store.upload_info(expired).id == expired
 
     def test_gc_sweeps_orphans_older_than_the_margin(self, store):
         from blobstore.hashing import VerifyingReader

@@ -8,6 +8,7 @@ that is dropped afterwards.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import socket
@@ -593,3 +594,33 @@ def test_store_put_with_wrong_hash_stores_nothing(gridfs_client, store):
     assert not store.exists(hash_of(data))
     assert collection(gridfs_client, "files").count_documents({}) == 0
     assert _chunk_count(gridfs_client) == 0
+
+
+def test_mongodb_only_config_builds_one_store_sharing_one_connection(monkeypatch):
+    # build_store with the example config: the GridFS backend inherits the
+    # catalog's uri/database/prefix and uses the catalog's own client.
+    import blobstore.catalog.mongo as mongo_module
+    from blobstore.config import build_store
+    from tests.helpers import mongomock_client
+
+    made = []
+
+    def fake_client(*args, **kwargs):
+        made.append(mongomock_client())
+        return made[-1]
+
+    monkeypatch.setattr(mongo_module.pymongo, "MongoClient", fake_client)
+    path = Path(__file__).parent.parent / "config" / "mongodb-only.toml"
+    settings = load_settings(path, env={})
+    bare = dict(settings.backend)
+    for key in ("uri", "database", "prefix"):
+        bare.pop(key)
+    settings = dataclasses.replace(settings, backend=bare)
+    store = build_store(settings)
+    assert len(made) == 1  # one connection pool for catalog and bytes
+    assert store.backend.database == store.catalog.database
+    assert store.backend.prefix == store.catalog.prefix
+    result = store.put(io.BytesIO(b"mongodb only"))
+    assert store.open(result.hash).read() == b"mongodb only"
+    files = made[0][store.catalog.database][f"{store.catalog.prefix}.files"]
+    assert files.count_documents({}) == 1

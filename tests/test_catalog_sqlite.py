@@ -71,3 +71,25 @@ def test_in_memory_catalogs_never_share_a_database():
         other = SQLiteCatalog(":memory:")
         assert other.get_blob("1" * 96) is None
         assert other.blob_totals().blobs == 0
+
+
+def test_close_closes_every_threads_connection(tmp_path):
+    import sqlite3
+    import threading
+
+    catalog = SQLiteCatalog(tmp_path / "c.db")
+    seen = []
+
+    def use():
+        catalog.get_blob("0" * 96)
+        seen.append(catalog._local.db)
+
+    t = threading.Thread(target=use)
+    t.start()
+    t.join()
+    catalog.get_blob("0" * 96)
+    seen.append(catalog._local.db)
+    catalog.close()
+    for db in seen:
+        with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+            db.execute("SELECT 1")

@@ -1,6 +1,7 @@
 """The GC job's deployment files parse and all run `blobstore gc`."""
 
 import configparser
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -75,3 +76,30 @@ def test_kubernetes_cronjob():
     pod = spec["jobTemplate"]["spec"]["template"]["spec"]
     assert pod["restartPolicy"] == "Never"
     assert pod["containers"][0]["command"][:2] == ["blobstore", "gc"]
+
+
+def _deployed_commands() -> dict[str, list[str]]:
+    """The argv each deployment file runs."""
+    cron = next(
+        ln
+        for ln in (GC / "blobstore-gc.cron").read_text().splitlines()
+        if ln.strip() and not ln.startswith("#") and "=" not in ln.split()[0]
+    )
+    cron_argv = shlex.split(cron.split(None, 6)[6].split(">>")[0])
+    service = shlex.split(unit("blobstore-gc.service")["Service"]["ExecStart"])
+    pod = yaml.safe_load((GC / "cronjob.yaml").read_text())["spec"]["jobTemplate"]
+    k8s = pod["spec"]["template"]["spec"]["containers"][0]["command"]
+    return {"cron": cron_argv, "systemd": service, "kubernetes": k8s}
+
+
+@pytest.mark.parametrize("where", ["cron", "systemd", "kubernetes"])
+def test_deployed_command_line_is_accepted_by_blobstore_gc(where):
+    # Parse with the real command: an option renamed or removed fails here.
+    from blobstore_api.cli import main
+
+    argv = _deployed_commands()[where]
+    assert Path(argv[0]).name == "blobstore" and argv[1] == "gc"
+    command = main.get_command(None, "gc")
+    ctx = command.make_context("gc", argv[2:])
+    assert ctx.params["grace"] == "30m" and ctx.params["as_json"] is True
+    assert ctx.params["config"] == "/etc/blobstore/blobstore.toml"

@@ -65,3 +65,40 @@ def test_config_errors_name_the_problem():
     assert isinstance(
         ref_source_from_config({"type": "file", "path": "-"}), FileRefSource
     )
+
+
+@pytest.mark.parametrize(
+    "uri", ["localhost:27017", "http://mongo/", "mongodb://host:notaport/"]
+)
+def test_mongo_source_refuses_a_bad_uri_at_once(uri):
+    with pytest.raises(BadParams, match="mongodb uri"):
+        ref_source_from_config(
+            {
+                "type": "mongodb",
+                "uri": uri,
+                "database": "d",
+                "collection": "c",
+                "field": "f",
+            }
+        )
+
+
+def test_mongo_source_connects_only_when_read(monkeypatch):
+    # Every server worker builds the configured sources; only GC reads them.
+    made = []
+    monkeypatch.setattr(
+        "pymongo.MongoClient",
+        lambda *a, **kw: made.append(a) or mongomock.MongoClient(),
+    )
+    src = ref_source_from_config(
+        {
+            "type": "mongodb",
+            "uri": "mongodb://artifacts.example:27017/",
+            "database": "d",
+            "collection": "c",
+            "field": "f",
+        }
+    )
+    assert made == []
+    assert list(src.hashes()) == []
+    assert made == [("mongodb://artifacts.example:27017/",)]

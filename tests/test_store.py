@@ -21,3 +21,15 @@ def store(request, tmp_path):
 
 class TestStore(StoreContract):
     pass
+
+
+def test_window_reads_a_range_and_closes_its_reader():
+    import io
+
+    from blobstore.reader import Window
+
+    source = io.BytesIO(b"0123456789")
+    with Window(source, 3, 4) as w:
+        assert w.read() == b"3456"
+        assert w.read() == b""
+    assert source.closed

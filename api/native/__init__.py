@@ -12,6 +12,7 @@ from blobstore import Store
 from blobstore.config import Settings
 from blobstore_api.metrics import Metrics
 from blobstore_api.metrics import MetricsResource
+from blobstore_api.native.admin import Heal
 from blobstore_api.native.blobs import BlobCollection
 from blobstore_api.native.blobs import BlobItem
 from blobstore_api.native.health import Health
@@ -43,6 +44,7 @@ def add_routes(
     app.add_route("/v1/refs", RefCollection(store))
     app.add_route("/v1/refs/{name:path}", RefItem(store))
     app.add_route("/v1/stats", Stats(store))
+    app.add_route("/v1/admin/heal", Heal(store))
     app.add_route("/healthz", Health())
     app.add_route("/readyz", Ready(store))
     app.add_route("/metrics", MetricsResource(metrics))

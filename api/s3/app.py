@@ -25,6 +25,8 @@ import falcon
 
 from blobstore.s3objects import ObjectStore
 from blobstore.store import Store
+from blobstore_api.metrics import Metrics
+from blobstore_api.metrics import MetricsMiddleware
 from blobstore_api.s3 import routes
 from blobstore_api.s3.context import Context
 from blobstore_api.s3.context import S3Config
@@ -88,21 +90,32 @@ class S3Service:
             query,
             copy=req.get_header("x-amz-copy-source") is not None,
         )
+        req.context.metrics_route = (
+            f"s3:{handler.__module__.rsplit('.', 1)[-1]}.{handler.__name__}"
+        )
         handler(Context(self.objects, self.config, identity, target, query), req, resp)
 
 
 def create_s3_app(
-    store: Store, config: Mapping[str, Any], *, clock: Clock = _now
+    store: Store,
+    config: Mapping[str, Any],
+    *,
+    clock: Clock = _now,
+    metrics: Metrics | None = None,
 ) -> falcon.App:
     """The S3 façade over *store*, configured by the raw ``[s3]`` table (see
     :class:`~blobstore_api.s3.context.S3Config`).
 
     :param clock: the current time (tests move it to check expiry rules).
+    :param metrics: the service's metrics, to count S3 requests too.
     :raises ValueError: a bad ``[s3]`` setting.
     """
     settings = S3Config.from_mapping(config)
     objects = ObjectStore(store, multipart_expiry=settings.multipart_expiry)
-    app = falcon.App(middleware=[RequestIds()], media_type="application/xml")
+    middleware: list[Any] = [RequestIds()]
+    if metrics is not None:  # counted with the native API's requests
+        middleware.insert(0, MetricsMiddleware(metrics, default_route="s3"))
+    app = falcon.App(middleware=middleware, media_type="application/xml")
     register_error_handlers(app)
     app.add_sink(S3Service(objects, settings, clock))
     return app

@@ -38,6 +38,7 @@ import falcon
 from blobstore.catalog.records import BucketRecord
 from blobstore.s3objects import DEFAULT_MULTIPART_EXPIRY
 from blobstore.s3objects import ObjectStore
+from blobstore.s3rules import MAX_PARTS
 from blobstore_api.s3.errors import AccessDenied
 from blobstore_api.s3.errors import InvalidArgument
 from blobstore_api.s3.errors import InvalidURI
@@ -237,3 +238,18 @@ class Context:
                 ArgumentValue=text,
             )
         return value if high is None else min(value, high)
+
+
+def parse_part_number(text: str) -> int:
+    """A ``partNumber`` query value: an integer from 1 to 10000."""
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= MAX_PARTS:
+        raise InvalidArgument(
+            f"Part number must be an integer between 1 and {MAX_PARTS}, inclusive",
+            ArgumentName="partNumber",
+            ArgumentValue=text,
+        )
+    return number

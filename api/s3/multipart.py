@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import falcon
 
-from blobstore.s3rules import MAX_PARTS
 from blobstore_api.s3 import xml
 from blobstore_api.s3.buckets import owner_xml
 from blobstore_api.s3.conditions import parse_copy_range
 from blobstore_api.s3.context import Context
+from blobstore_api.s3.context import parse_part_number
 from blobstore_api.s3.errors import InvalidArgument
 from blobstore_api.s3.errors import MalformedXML
 from blobstore_api.s3.metadata import request_meta
@@ -57,18 +57,7 @@ def create_upload(ctx: Context, req: falcon.Request, resp: falcon.Response) -> N
 
 
 def _part_number(ctx: Context) -> int:
-    text = ctx.query.get("partNumber", "")
-    try:
-        number = int(text)
-    except ValueError:
-        number = 0
-    if not 1 <= number <= MAX_PARTS:
-        raise InvalidArgument(
-            f"Part number must be an integer between 1 and {MAX_PARTS}, inclusive",
-            ArgumentName="partNumber",
-            ArgumentValue=text,
-        )
-    return number
+    return parse_part_number(ctx.query.get("partNumber", ""))
 
 
 def upload_part(ctx: Context, req: falcon.Request, resp: falcon.Response) -> None:

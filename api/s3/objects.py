@@ -9,7 +9,6 @@ which can ``sendfile`` a whole local-disk blob.
 
 from __future__ import annotations
 
-import io
 from urllib.parse import unquote_to_bytes
 
 import falcon
@@ -17,7 +16,7 @@ import falcon
 from blobstore.catalog.records import ObjectRecord
 from blobstore.errors import InvalidKey
 from blobstore.errors import KeyTooLong
-from blobstore.s3rules import MAX_PARTS
+from blobstore.reader import Window
 from blobstore.s3rules import check_key
 from blobstore_api.s3 import xml
 from blobstore_api.s3.conditions import NOT_MODIFIED
@@ -26,6 +25,7 @@ from blobstore_api.s3.conditions import check_preconditions
 from blobstore_api.s3.conditions import http_date
 from blobstore_api.s3.conditions import parse_range
 from blobstore_api.s3.context import Context
+from blobstore_api.s3.context import parse_part_number
 from blobstore_api.s3.errors import InvalidArgument
 from blobstore_api.s3.errors import InvalidPartNumber
 from blobstore_api.s3.errors import InvalidRequest
@@ -49,32 +49,6 @@ __all__ = [
 
 MAX_DELETE_KEYS = 1000
 _DELETE_BODY_LIMIT = 8 * 1024 * 1024
-
-
-class RangeReader(io.RawIOBase):
-    """*length* bytes of *reader* from *first*; closing it closes *reader*."""
-
-    def __init__(self, reader: io.RawIOBase, first: int, length: int) -> None:
-        super().__init__()
-        reader.seek(first)
-        self._reader = reader
-        self._left = length
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:  # type: ignore[override]
-        view = memoryview(buffer).cast("B")
-        want = min(len(view), self._left)
-        if want == 0:
-            return 0
-        n = self._reader.readinto(view[:want]) or 0
-        self._left -= n
-        return n
-
-    def close(self) -> None:
-        self._reader.close()
-        super().close()
 
 
 #: Request headers asking for what the façade does not do: storing them
@@ -182,16 +156,7 @@ def copy_object(ctx: Context, req: falcon.Request, resp: falcon.Response) -> Non
 
 
 def _part_range(ctx: Context, record: ObjectRecord, text: str) -> tuple[int, int]:
-    try:
-        number = int(text)
-    except ValueError:
-        number = 0
-    if not 1 <= number <= MAX_PARTS:
-        raise InvalidArgument(
-            f"Part number must be an integer between 1 and {MAX_PARTS}, inclusive",
-            ArgumentName="partNumber",
-            ArgumentValue=text,
-        )
+    number = parse_part_number(text)
     sizes = record.index.sizes if record.index is not None else (record.size,)
     if number > len(sizes):
         raise InvalidPartNumber(PartNumberRequested=number, ActualPartCount=len(sizes))
@@ -244,7 +209,7 @@ def get_object(ctx: Context, req: falcon.Request, resp: falcon.Response) -> None
         if last < first:  # 304: no body
             reader.close()
             return
-        resp.stream = RangeReader(reader, first, last - first + 1)
+        resp.stream = Window(reader, first, last - first + 1)
     except BaseException:
         reader.close()
         raise

@@ -22,6 +22,17 @@ The rules every backend follows (``tests/backend_contract.py`` checks them):
 * A backend that cannot reach its storage raises
   :class:`~blobstore.errors.Unavailable`.
 
+Two optional hooks let the Store pass on what it knows and a backend does not
+(the defaults ignore it, so a backend that does not care overrides nothing):
+
+* ``open_blob(name, hash)`` is ``open(name)`` for an object the Store knows
+  holds the blob with SHA-384 *hash*. The Store always opens through it; the
+  read cache (:mod:`blobstore.backends.cache`) uses the hash to verify what it
+  copies from the remote before it keeps it.
+* ``prefetch(name, hash)`` says the object will probably be read soon (the
+  next part of a composite blob being read). It must return at once and never
+  fail; a caching backend starts fetching in the background.
+
 Backends are registered by their config ``type`` name in the
 ``blobstore.backends`` entry-point group (see :mod:`blobstore.registry`), and
 built with :meth:`Backend.from_config`.
@@ -39,6 +50,9 @@ from typing import Any
 from typing import BinaryIO
 from typing import ClassVar
 
+from blobstore.backends.healing import HealProgress
+from blobstore.backends.healing import HealReport
+from blobstore.backends.healing import no_redundancy
 from blobstore.hashing import Readable
 
 __all__ = ["Backend", "ObjectInfo", "check_name"]
@@ -93,6 +107,19 @@ class Backend(abc.ABC):
     def open(self, name: str) -> tuple[BinaryIO, int]:
         """Return a seekable reader of the object and its size."""
 
+    def open_blob(self, name: str, hash: str) -> tuple[BinaryIO, int]:
+        """:meth:`open` an object known to hold the blob with SHA-384 *hash*.
+
+        The default ignores the hash; see the module docs.
+        """
+        return self.open(name)
+
+    def prefetch(self, name: str, hash: str | None = None) -> None:  # noqa: B027
+        """Hint that *name* will probably be read soon; a no-op by default.
+
+        Must return at once and never raise: it is only a hint.
+        """
+
     @abc.abstractmethod
     def remove(self, name: str) -> None:
         """Remove the object; a missing object is not an error."""
@@ -105,8 +132,30 @@ class Backend(abc.ABC):
         """Raise :class:`~blobstore.errors.Unavailable` if storage is unreachable."""
 
     def stats(self) -> dict[str, Any]:
-        """Backend-specific figures (capacity, drive health) for /v1/stats."""
+        """Backend-specific figures (capacity, drive health) for /v1/stats.
+
+        A backend over several drives lists them as ``"drives": [{"path":
+        ..., "online": bool, "free_bytes": ..., "total_bytes": ...}]``; the
+        operator tools and ``/metrics`` read that shape.
+        """
         return {}
+
+    @property
+    def can_heal(self) -> bool:
+        """Whether the backend keeps redundancy it can rebuild lost or
+        damaged copies from (then :meth:`heal` works)."""
+        return False
+
+    def heal(
+        self, name: str | None = None, progress: HealProgress | None = None
+    ) -> HealReport:
+        """Rebuild lost or damaged redundancy of object *name*, or of every
+        object; see :mod:`blobstore.backends.healing`.
+
+        :raises BadParams: the backend keeps no redundancy (the default).
+        :raises BlobNotFound: no object *name*.
+        """
+        raise no_redundancy(self)
 
     def close(self) -> None:  # noqa: B027 - optional hook, no-op by default
         """Release connections and files."""

@@ -225,6 +225,16 @@ class MongoCatalog(Catalog):
 
     # -- connections ---------------------------------------------------------
 
+    @property
+    def uri(self) -> str:
+        return self._uri
+
+    @property
+    def client(self) -> Any:
+        """This process's MongoClient, for a GridFS backend to share."""
+        self._db  # noqa: B018 - reconnects first if we were forked
+        return self._client
+
     def _connect(self) -> Any:
         try:
             # tz_aware: dates come back as aware UTC datetimes.

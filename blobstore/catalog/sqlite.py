@@ -233,7 +233,15 @@ class SQLiteCatalog(Catalog):
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             self._uri = Path(self.path).absolute().as_uri()
         self._local = threading.local()
+        # Every connection opened, with the pid that opened it, so close()
+        # can close them all (each thread has its own; gunicorn's threads
+        # outlive requests) -- but only its own process's: closing a
+        # connection inherited through fork could checkpoint or delete the
+        # WAL under the parent.
+        self._opened: list[tuple[int, sqlite3.Connection]] = []
+        self._opened_lock = threading.Lock()
         self._keepalive = self._connect()  # also keeps a :memory: db alive
+        self._opened.append((os.getpid(), self._keepalive))
         self._keepalive.executescript(_SCHEMA)
 
     # -- connections ---------------------------------------------------------
@@ -263,6 +271,8 @@ class SQLiteCatalog(Catalog):
             # never share a connection across processes.
             local.db = self._connect()
             local.pid = os.getpid()
+            with self._opened_lock:
+                self._opened.append((local.pid, local.db))
         return local.db
 
     @contextmanager
@@ -294,11 +304,13 @@ class SQLiteCatalog(Catalog):
             raise self._unavailable(exc) from exc
 
     def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
-            self._local.pid = None
+        """Close every connection this process opened (any thread's)."""
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for pid, db in opened:
+            if pid == os.getpid():
+                db.close()
+        self._local = threading.local()
 
     # -- blobs -------------------------------------------------------------
 

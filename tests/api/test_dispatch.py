@@ -67,7 +67,7 @@ def test_dispatch(both, path, headers, query, to_s3):
 def test_create_app_mounts_s3_when_enabled(store, monkeypatch):
     calls = []
 
-    def factory(store_arg, config):
+    def factory(store_arg, config, **kwargs):
         calls.append((store_arg, dict(config)))
         return stand_in_s3_app()
 

@@ -5,6 +5,6 @@ guarantees, and the README section "Erasure-coded drives" for operators.
 """
 
 from blobstore.backends.erasure.backend import ErasureBackend
-from blobstore.backends.erasure.heal import HealReport
+from blobstore.backends.healing import HealReport
 
 __all__ = ["ErasureBackend", "HealReport"]

@@ -43,7 +43,6 @@ from blobstore.backends.base import check_name
 from blobstore.backends.erasure import tmpfiles
 from blobstore.backends.erasure.codec import codec_for
 from blobstore.backends.erasure.codec import get_codec
-from blobstore.backends.erasure.heal import HealReport
 from blobstore.backends.erasure.heal import Outcome
 from blobstore.backends.erasure.heal import Progress
 from blobstore.backends.erasure.heal import heal_blob
@@ -58,6 +57,7 @@ from blobstore.backends.erasure.reader import gather
 from blobstore.backends.erasure.trash import Purger
 from blobstore.backends.erasure.trash import move_to_trash
 from blobstore.backends.erasure.writer import write_blob
+from blobstore.backends.healing import HealReport
 from blobstore.errors import BadParams
 from blobstore.errors import BlobNotFound
 from blobstore.errors import InsufficientStorage
@@ -251,6 +251,12 @@ class ErasureBackend(Backend):
             self._pool = None
 
     # -- healing and housekeeping -------------------------------------------
+
+    @property
+    def can_heal(self) -> bool:
+        # Without parity there is nothing to rebuild from: heal() would only
+        # find damage (which `blobstore check` does for any backend).
+        return self.layout.parity > 0
 
     def needs_heal(self) -> set[str]:
         """Names this process saw with missing or damaged shards."""

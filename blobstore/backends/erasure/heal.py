@@ -23,15 +23,11 @@ A target on an offline drive is left for a later heal (the blob is reported
 
 from __future__ import annotations
 
-import enum
 import logging
 import os
 import time
-from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Sequence
-from dataclasses import dataclass
-from dataclasses import field
 
 from blobstore.backends.erasure.codec import Codec
 from blobstore.backends.erasure.codec import get_codec
@@ -43,6 +39,9 @@ from blobstore.backends.erasure.reader import gather
 from blobstore.backends.erasure.trash import move_to_trash
 from blobstore.backends.erasure.writer import Parallel
 from blobstore.backends.erasure.writer import ShardSink
+from blobstore.backends.healing import HealProgress
+from blobstore.backends.healing import HealReport
+from blobstore.backends.healing import Outcome
 from blobstore.errors import BlobNotFound
 from blobstore.errors import BlobStoreError
 from blobstore.errors import ReadQuorumError
@@ -56,52 +55,8 @@ log = logging.getLogger(__name__)
 DANGLING_META_AGE = 600.0
 
 
-class Outcome(enum.Enum):
-    HEALTHY = "healthy"
-    HEALED = "healed"
-    DEGRADED = "degraded"  # still missing shards: their drives are offline
-    UNRECOVERABLE = "unrecoverable"
-    GONE = "gone"  # not there (any more)
-
-
-@dataclass
-class HealReport:
-    """What a heal run found and did.
-
-    ``total`` is the number of blobs the run is going to scan (known before
-    it starts, for progress bars); the lists name the blobs an operator
-    should look at.
-    """
-
-    total: int = 0
-    scanned: int = 0
-    healthy: int = 0
-    healed: int = 0
-    shards_rebuilt: int = 0
-    degraded: list[str] = field(default_factory=list)
-    unrecoverable: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """Whether every scanned blob is now whole."""
-        return not (self.degraded or self.unrecoverable or self.errors)
-
-    def add(self, name: str, outcome: Outcome, rebuilt: int) -> None:
-        self.scanned += 1
-        self.shards_rebuilt += rebuilt
-        if outcome is Outcome.HEALTHY:
-            self.healthy += 1
-        elif outcome is Outcome.HEALED:
-            self.healed += 1
-        elif outcome is Outcome.DEGRADED:
-            self.degraded.append(name)
-        elif outcome is Outcome.UNRECOVERABLE:
-            self.unrecoverable.append(name)
-
-
 #: Progress callback: the report so far and the blob just scanned.
-Progress = Callable[[HealReport, str], None]
+Progress = HealProgress
 
 
 def iter_names(drives: Sequence[Drive]) -> Iterator[list[str]]:
