@@ -81,6 +81,7 @@ class Run:
     services: list[Any] = field(default_factory=list)
     _tags: int = 0
     _local: Blobstore | None = None
+    _swift: Swift | None = None
 
     def tag(self, what: str) -> str:
         self._tags += 1
@@ -107,6 +108,14 @@ class Run:
                 Blobstore(self.root / "local", Blobstore.local_config())
             )
         return self._local
+
+    def swift(self) -> Swift:
+        """The Swift peer, started once, on the same disk as our data."""
+        if self._swift is None:
+            root = self.root / "swift"
+            root.mkdir(parents=True, exist_ok=True)
+            self._swift = self.start(Swift(root))
+        return self._swift
 
     def limit(self, name: str) -> float | None:
         return getattr(self.limits, name) if self.limits is not None else None
@@ -472,25 +481,20 @@ def small(run: Run) -> None:
 
 
 def swift(run: Run) -> None:
-    root = run.root / "swift"
-    root.mkdir(parents=True, exist_ok=True)
-    peer = run.start(Swift(root))
-    try:
-        peer.create_container("bench")
-        for key, (value, row) in _small(
-            run, "Swift native API (peer)", peer.endpoint("bench"), "swift"
-        ).items():
-            ours = run.figures.get(f"small.{key}")
-            row.versus = "blobstore / Swift"
-            if ours is not None and value:
-                row.ratio = ours / value
-                row.target = ">= 2"
-                row.met = row.ratio >= 2
-            run.report.add(row)
-        _swift_large(run, peer)
-        _swift_s3(run, peer)
-    finally:
-        run.stop(peer, remove=root)
+    peer = run.swift()
+    peer.create_container("bench")
+    for key, (value, row) in _small(
+        run, "Swift native API (peer)", peer.endpoint("bench"), "swift"
+    ).items():
+        ours = run.figures.get(f"small.{key}")
+        row.versus = "blobstore / Swift"
+        if ours is not None and value:
+            row.ratio = ours / value
+            row.target = ">= 2"
+            row.met = row.ratio >= 2
+        run.report.add(row)
+    _swift_large(run, peer)
+    _swift_s3(run, peer)
 
 
 def _peer_row(run: Run, section: str, name: str, t: Transfer, ours_key: str) -> None:
@@ -528,6 +532,86 @@ def _swift_s3(run: Run, peer: Swift) -> None:
     _peer_row(run, section, f"GET {label} (page cache)", get, "s3.get")
 
 
+# -- the read cache in front of Swift (issue 6) -----------------------------------
+
+
+def _toml_table(name: str, values: dict[str, Any]) -> str:
+    lines = [f"[{name}]"]
+    for key, value in values.items():
+        lines.append(f"{key} = {json.dumps(value)}")  # JSON scalars are TOML
+    return "\n".join(lines) + "\n"
+
+
+def cache(run: Run) -> None:
+    """Repeated GETs of one blob stored in Swift, without and with the
+    local read cache (``keep_on_put = false``: the first GET is a miss)."""
+    peer = run.swift()
+    size = run.options.medium
+    for label, cached in (("no cache", False), ("read cache", True)):
+        container = f"cache-{int(cached)}"
+        root = run.root / container
+        config = _toml_table("backend", peer.server.backend_config(container))
+        if cached:
+            config += _toml_table(
+                "cache",
+                {
+                    "enabled": True,
+                    "path": str(root / "cache"),
+                    "max_size": 4 * size,
+                    "keep_on_put": False,
+                },
+            )
+        service = run.start(Blobstore(root, config))
+        try:
+            content = Content(size, run.tag("cache"))
+            put_stream(
+                service.endpoint(), "PUT", f"/{content.sha384}", content.chunks(), size
+            )
+            gets = [
+                get_discard(service.endpoint(), f"/{content.sha384}", size)
+                for _ in range(1 + run.options.runs)
+            ]
+        finally:
+            run.stop(service, remove=root)
+        first, repeat = gets[0], _best(gets[1:])
+        section = "Swift backend, repeated GET"
+        name = f"GET {_mb(size)}, {label}"
+        if cached:
+            run.report.compare(
+                Row(
+                    section,
+                    f"{name}, first (miss)",
+                    first.mb_per_s,
+                    "MB/s",
+                    client_cpu=_cpu_share(first),
+                ),
+                "no cache",
+                run.figures.get("cache.off"),
+            )
+            run.report.compare(
+                Row(
+                    section,
+                    f"{name}, repeated (hit)",
+                    repeat.mb_per_s,
+                    "MB/s",
+                    client_cpu=_cpu_share(repeat),
+                ),
+                "no cache",
+                run.figures.get("cache.off"),
+            )
+        else:
+            run.figures["cache.off"] = repeat.mb_per_s
+            run.report.add(
+                Row(
+                    section,
+                    name,
+                    repeat.mb_per_s,
+                    "MB/s",
+                    client_cpu=_cpu_share(repeat),
+                )
+            )
+
+
 SCENARIOS: dict[str, Callable[[Run], None]] = {
     "limits": limits,
     "large": large,
@@ -535,4 +619,5 @@ SCENARIOS: dict[str, Callable[[Run], None]] = {
     "s3": s3,
     "small": small,
     "swift": swift,
+    "cache": cache,
 }

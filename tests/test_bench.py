@@ -63,6 +63,7 @@ def test_quick_run_produces_every_scenario(tmp_path: Path) -> None:
         "small blobs, native API",
         "Swift native API (peer)",
         "Swift s3api (peer, boto3)",
+        "Swift backend, repeated GET",
     } <= sections
     for row in doc["rows"]:
         assert row["value"] >= 0, row
