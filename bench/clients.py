@@ -19,6 +19,7 @@ import hashlib
 import http.client
 import multiprocessing
 import os
+import queue
 import random
 import resource
 import socket
@@ -238,6 +239,24 @@ def _small_loop(
     return len(latencies), elapsed, latencies, cpu, keys
 
 
+def _collect(results: Any, procs: list[Any], deadline: float) -> list[Any]:
+    """One outcome per worker; a worker that dies without one is an error
+    (it could not even report: killed, or failed to start)."""
+    outcomes: list[Any] = []
+    while len(outcomes) < len(procs):
+        try:
+            outcomes.append(results.get(timeout=0.5))
+            continue
+        except queue.Empty:
+            pass
+        dead = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+        if dead:
+            raise RuntimeError(f"a client worker died (exit code {dead[0]})")
+        if time.monotonic() > deadline:
+            raise TimeoutError("client workers did not report in time")
+    return outcomes
+
+
 def run_small(
     endpoint: Endpoint,
     op: str,
@@ -263,7 +282,7 @@ def run_small(
     try:
         with contextlib.suppress(threading.BrokenBarrierError):
             start.wait(timeout=120)  # broken: a worker failed; its error follows
-        outcomes = [results.get(timeout=seconds + 120) for _ in procs]
+        outcomes = _collect(results, procs, deadline=time.monotonic() + seconds + 120)
     finally:
         for proc in procs:
             proc.join(timeout=5)
