@@ -12,9 +12,11 @@ boto3 (which reads the body to checksum it, then seeks back and sends it).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import os
+import zlib
 from collections.abc import Iterator
 from functools import cached_property
 
@@ -51,6 +53,14 @@ class Content:
         start = index * BLOCK
         n = min(BLOCK, self.size - start)
         return memoryview(self._first if index == 0 else _BASE)[:n]
+
+    @cached_property
+    def crc32_b64(self) -> str:
+        """The CRC32 as S3's ``x-amz-checksum-crc32`` (base64, big-endian)."""
+        value = 0
+        for chunk in self.chunks():
+            value = zlib.crc32(chunk, value)
+        return base64.b64encode(value.to_bytes(4, "big")).decode()
 
     @cached_property
     def sha384(self) -> str:
@@ -122,6 +132,12 @@ class ContentFile(io.RawIOBase):
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
             size = self._size - self._pos
+        index, offset = divmod(self._pos, BLOCK)
+        if self._pos < self._size and offset + size <= BLOCK:
+            # Within one block (clients read 8-64 KiB at a time): one copy.
+            data = bytes(self._content.block_at(index)[offset : offset + size])
+            self._pos += len(data)
+            return data
         buf = bytearray(max(0, min(size, self._size - self._pos)))
         n = self.readinto(buf)
         return bytes(buf[:n])
