@@ -3,7 +3,13 @@
 * single-core SHA-384 and MD5 throughput (hashlib, 1 MiB buffers);
 * raw sequential disk write + fsync, and read back (page cache dropped for
   the file with ``posix_fadvise(DONTNEED)`` so the read is not a memcpy);
-* raw loopback TCP throughput (one connection, 1 MiB sends).
+* raw loopback TCP throughput (one connection, 1 MiB sends);
+* ``sendfile`` of that file, now in the page cache, over a loopback
+  connection: the most a GET served from a cached file can do.
+
+Each figure is the best of a few runs: other load on a shared machine only
+ever makes a run slower, so the fastest run is the closest to the machine's
+limit (the scenarios are reported the same way).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ class Limits:
     disk_write: float
     disk_read: float
     loopback: float
+    sendfile: float
 
     def rows(self) -> list[tuple[str, float]]:
         return [
@@ -35,6 +42,7 @@ class Limits:
             ("disk write + fsync", self.disk_write),
             ("disk read (cold)", self.disk_read),
             ("loopback TCP", self.loopback),
+            ("sendfile, cached file, loopback", self.sendfile),
         ]
 
 
@@ -42,67 +50,113 @@ def _rate(nbytes: int, seconds: float) -> float:
     return nbytes / seconds / 1e6  # MB/s
 
 
-def hash_speed(name: str, total: int) -> float:
+def hash_speed(name: str, total: int, runs: int = 5) -> float:
     buf = os.urandom(MiB)
-    h = hashlib.new(name)
+    best = 0.0
+    for _ in range(runs):
+        h = hashlib.new(name)
+        start = time.perf_counter()
+        for _ in range(max(1, total // runs // MiB)):
+            h.update(buf)
+        elapsed = time.perf_counter() - start
+        best = max(best, _rate(max(1, total // runs // MiB) * MiB, elapsed))
+    return best
+
+
+def _write_file(fd: int, total: int, buf: bytes) -> float:
+    os.ftruncate(fd, 0)
+    os.lseek(fd, 0, os.SEEK_SET)
     start = time.perf_counter()
     for _ in range(total // MiB):
-        h.update(buf)
+        os.write(fd, buf)
+    os.fsync(fd)
     return _rate(total, time.perf_counter() - start)
 
 
-def disk_speed(directory: Path, total: int) -> tuple[float, float]:
+def _read_cold(fd: int, total: int) -> float:
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.lseek(fd, 0, os.SEEK_SET)
+    buf = bytearray(MiB)
+    start = time.perf_counter()
+    with open(fd, "rb", buffering=0, closefd=False) as f:
+        while f.readinto(buf):
+            pass
+    return _rate(total, time.perf_counter() - start)
+
+
+def disk_speed(
+    directory: Path, total: int, runs: int = 2
+) -> tuple[float, float, float]:
+    """Best write+fsync, cold read and loopback ``sendfile`` rates (MB/s)."""
     buf = os.urandom(MiB)
     fd, path = tempfile.mkstemp(dir=directory, prefix="bench-disk.")
+    write = read = send = 0.0
     try:
-        start = time.perf_counter()
-        for _ in range(total // MiB):
-            os.write(fd, buf)
-        os.fsync(fd)
-        write = _rate(total, time.perf_counter() - start)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        os.lseek(fd, 0, os.SEEK_SET)
-        start = time.perf_counter()
-        while os.read(fd, MiB):
-            pass
-        read = _rate(total, time.perf_counter() - start)
+        for _ in range(runs):
+            write = max(write, _write_file(fd, total, buf))
+            read = max(read, _read_cold(fd, total))
+            # The cold read left the file in the page cache.
+            send = max(send, sendfile_speed(fd, total))
     finally:
         os.close(fd)
         os.unlink(path)
-    return write, read
+    return write, read, send
 
 
-def loopback_speed(total: int) -> float:
+def _sink_server() -> tuple[socket.socket, threading.Thread]:
+    """A loopback listener whose one connection is read and discarded."""
     server = socket.create_server(("127.0.0.1", 0))
-    port = server.getsockname()[1]
 
     def sink() -> None:
         conn, _ = server.accept()
         with conn:
-            buf = bytearray(MiB)
+            buf = bytearray(4 * MiB)
             while conn.recv_into(buf):
                 pass
 
-    t = threading.Thread(target=sink, daemon=True)
-    t.start()
-    buf = os.urandom(MiB)
-    with socket.create_connection(("127.0.0.1", port)) as c:
+    thread = threading.Thread(target=sink, daemon=True)
+    thread.start()
+    return server, thread
+
+
+def sendfile_speed(fd: int, total: int) -> float:
+    server, thread = _sink_server()
+    with socket.create_connection(server.getsockname()[:2]) as c:
         start = time.perf_counter()
-        for _ in range(total // MiB):
-            c.sendall(buf)
+        with open(fd, "rb", closefd=False) as f:
+            c.sendfile(f, 0, total)
         c.shutdown(socket.SHUT_WR)
-        t.join()
+        thread.join()
         elapsed = time.perf_counter() - start
     server.close()
     return _rate(total, elapsed)
 
 
+def loopback_speed(total: int, runs: int = 3) -> float:
+    best = 0.0
+    buf = os.urandom(MiB)
+    for _ in range(runs):
+        server, thread = _sink_server()
+        with socket.create_connection(server.getsockname()[:2]) as c:
+            start = time.perf_counter()
+            for _ in range(total // MiB):
+                c.sendall(buf)
+            c.shutdown(socket.SHUT_WR)
+            thread.join()
+            elapsed = time.perf_counter() - start
+        server.close()
+        best = max(best, _rate(total // MiB * MiB, elapsed))
+    return best
+
+
 def measure(directory: Path, total: int) -> Limits:
-    write, read = disk_speed(directory, total)
+    """All the limits, each over *total* bytes (hashes: in five runs)."""
+    write, read, send = disk_speed(directory, total)
     return Limits(
         sha384=hash_speed("sha384", total),
         md5=hash_speed("md5", total),
         disk_write=write,
         disk_read=read,
         loopback=loopback_speed(total),
+        sendfile=send,
     )

@@ -9,14 +9,22 @@ passes through it and, when the stream ends, checks the size and the hash the
 caller declared. A failed check *raises from read()*, so a backend that is
 copying the stream sees the error before it commits anything: the backend
 contract is "if reading the stream raises, store nothing".
+
+When it computes an MD5 as well (S3 ETags), each large chunk is hashed with
+MD5 in a helper thread while this one computes the SHA-384: hashlib releases
+the GIL on large buffers, so the two run on two cores and a put costs the
+slower hash rather than their sum.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
+import threading
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from blobstore.errors import BadParams
@@ -41,6 +49,29 @@ HASH_LENGTH = 96
 CHUNK_SIZE = 1 << 20
 
 _HASH_RE = re.compile(r"[0-9a-f]{96}")
+
+#: Chunks at least this big have their MD5 computed in a helper thread;
+#: below it, handing the chunk over costs more than it saves.
+PARALLEL_MIN = 64 * 1024
+
+_helpers: ThreadPoolExecutor | None = None
+_helpers_pid = 0
+_helpers_lock = threading.Lock()
+
+
+def _helper_pool() -> ThreadPoolExecutor:
+    """The process's pool of hashing helpers (made again after a fork:
+    a forked child has the pool object but none of its threads)."""
+    global _helpers, _helpers_pid
+    pid = os.getpid()
+    if _helpers is None or _helpers_pid != pid:
+        with _helpers_lock:
+            if _helpers is None or _helpers_pid != pid:
+                _helpers = ThreadPoolExecutor(
+                    max_workers=os.cpu_count() or 2, thread_name_prefix="md5"
+                )
+                _helpers_pid = pid
+    return _helpers
 
 
 class Readable(Protocol):
@@ -142,8 +173,18 @@ class VerifyingReader(io.RawIOBase):
             self._finish()
             return 0
         chunk = view[:n]
-        self._sha.update(chunk)
-        if self._md5 is not None:
+        if self._md5 is None:
+            self._sha.update(chunk)
+        elif n >= PARALLEL_MIN:
+            # Both hashes read the same bytes; nobody writes them until
+            # this returns, after both are done.
+            md5 = _helper_pool().submit(self._md5.update, chunk)
+            try:
+                self._sha.update(chunk)
+            finally:
+                md5.result()
+        else:
+            self._sha.update(chunk)
             self._md5.update(chunk)
         self._count += n
         return n

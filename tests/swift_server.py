@@ -64,11 +64,13 @@ class SwiftStartError(RuntimeError):
     """Swift (or memcached) could not be started; the message says why."""
 
 
-def _make_root() -> Path:
-    """A fresh directory for configs, devices and logs: on the /dev/shm tmpfs
-    when it takes user xattrs (Linux >= 6.6), else in the temp directory
-    (fine for the small metadata the tests write)."""
-    for base in ("/dev/shm", None):
+def _make_root(base_dir: Path | None = None) -> Path:
+    """A fresh directory for configs, devices and logs: under *base_dir* if
+    given, else on the /dev/shm tmpfs when it takes user xattrs
+    (Linux >= 6.6), else in the temp directory (fine for the small metadata
+    the tests write)."""
+    bases = (str(base_dir),) if base_dir is not None else ("/dev/shm", None)
+    for base in bases:
         if base is not None and not os.access(base, os.W_OK):
             continue
         root = Path(tempfile.mkdtemp(prefix="blobstore-swift-", dir=base))
@@ -148,10 +150,16 @@ class SwiftServer:
 
     :param proxy_workers: the proxy's ``workers`` (0: serve in the main
         process, the cheapest; benchmarks may want more).
+    :param base_dir: where to make the server's directory (devices included);
+        by default a tmpfs. Benchmarks put it on the same disk as the
+        service they compare it with, so both pay the same fsyncs.
     """
 
-    def __init__(self, *, proxy_workers: int = 0) -> None:
+    def __init__(
+        self, *, proxy_workers: int = 0, base_dir: Path | None = None
+    ) -> None:
         self.proxy_workers = proxy_workers
+        self.base_dir = base_dir
         self.root: Path | None = None
         self.ports: dict[str, int] = {}
         self._procs: dict[str, _Proc] = {}
@@ -261,6 +269,23 @@ class SwiftServer:
             if not self.proxy_running():
                 self.start_proxy()
 
+    def pids(self) -> list[int]:
+        """Every process this server runs: each server and its workers."""
+        leaders = [
+            p.popen.pid
+            for p in self._procs.values()
+            if p.popen is not None and p.popen.poll() is None
+        ]
+        pids = list(leaders)
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # exited while scanning
+            if int(fields[1]) in leaders:
+                pids.append(int(stat.parent.name))
+        return sorted(pids)
+
     def proxy_running(self) -> bool:
         p = self._procs["proxy"].popen
         return p is not None and p.poll() is None
@@ -293,7 +318,7 @@ class SwiftServer:
                 f"Swift is not installed in {bindir} (pip package 'swift', "
                 "in the 'test' extra; `./dev test` installs it)"
             )
-        self.root = _make_root()
+        self.root = _make_root(self.base_dir)
         try:
             self._start(memcached, bindir)
         except BaseException:

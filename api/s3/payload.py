@@ -42,6 +42,7 @@ from blobstore_api.s3.sigv4 import STREAMING_SIGNED_TRAILER
 from blobstore_api.s3.sigv4 import STREAMING_UNSIGNED_TRAILER
 from blobstore_api.s3.sigv4 import UNSIGNED_PAYLOAD
 from blobstore_api.s3.sigv4 import Identity
+from blobstore_api.streaming import SocketBody
 
 __all__ = ["Body", "DigestReader", "open_body"]
 
@@ -151,7 +152,9 @@ def _int_header(req: falcon.Request, name: str) -> int | None:
 def _transport(req: falcon.Request) -> tuple[Readable, int | None, bool]:
     length = req.content_length
     if length is not None:
-        return req.bounded_stream, length, True
+        # Under gunicorn, straight from the socket (see SocketBody).
+        direct = SocketBody.of(req.env)
+        return (req.bounded_stream if direct is None else direct), length, True
     encoding = req.get_header("Transfer-Encoding", default="").lower()
     if "chunked" in encoding:
         # The WSGI server removed the chunked framing; its input ends where

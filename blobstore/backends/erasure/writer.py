@@ -36,6 +36,7 @@ from blobstore.backends.erasure.meta import CHECKSUM_SIZE
 from blobstore.backends.erasure.meta import HEADER_SIZE
 from blobstore.backends.erasure.meta import ShardMeta
 from blobstore.backends.erasure.meta import checksum
+from blobstore.backends.erasure.writeback import Writeback
 from blobstore.errors import InsufficientStorage
 from blobstore.errors import WriteQuorumError
 from blobstore.hashing import Readable
@@ -69,16 +70,22 @@ class ShardSink:
         self._tmp: str | None = None
         self._meta_tmp: str | None = None
         self._placed: list[Path] = []
+        self._writeback: Writeback | None = None
 
     @property
     def live(self) -> bool:
         return self.error is None
 
-    def open(self, name: str) -> None:
+    def open(self, name: str, *, writeback: bool = True) -> None:
+        """Create the temp files; with *writeback*, start writing the shard
+        to disk while it is written (see :mod:`.writeback`), worth it when
+        it will be fsynced."""
         try:
             self.drive.check_online()
             self._fd, tmp = tmpfiles.create(self.drive.tmp, name[:24])
             self._tmp = str(tmp)
+            if writeback:
+                self._writeback = Writeback(self._fd)
             self._meta_fd, meta_tmp = tmpfiles.create(self.drive.tmp, name[:24])
             self._meta_tmp = str(meta_tmp)
         except OSError as exc:
@@ -88,6 +95,8 @@ class ShardSink:
         try:
             write_all(self._fd, fragment)
             os.pwrite(self._meta_fd, digest, HEADER_SIZE + block * CHECKSUM_SIZE)
+            if self._writeback is not None:
+                self._writeback.wrote(len(fragment))
         except OSError as exc:
             self.fail(exc)
 
@@ -210,7 +219,7 @@ def write_blob(
     sinks = [ShardSink(drives[placement[j]], j) for j in range(len(drives))]
     try:
         for sink in sinks:
-            sink.open(name)
+            sink.open(name, writeback=fsync)
         _check_quorum(name, sinks, write_quorum)
         buf = bytearray(block_size)
         view = memoryview(buf)
