@@ -39,4 +39,5 @@ max_size = "64MiB"
             )
         )
         assert opened == n, text
-        assert re.search(r"blobstore_cache_entries\{[^}]*\} 1\.0", text)
+        # (The size/entries gauges are each worker's view, rescanned every
+        # minute, so they are not summed and may lag another worker's fill.)

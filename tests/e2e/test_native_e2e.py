@@ -244,16 +244,27 @@ def metrics_dir_of(pid: int) -> Path:
     raise AssertionError(f"process {pid} has no metrics file open")
 
 
+def any_metrics_dir(pids: list[int]) -> Path:
+    for pid in pids:
+        try:
+            return metrics_dir_of(pid)
+        except AssertionError:
+            continue
+    raise AssertionError(f"none of {pids} has a metrics file open")
+
+
 def test_workers_share_metrics(server_factory):
     server = server_factory(workers=2)
     server.start()
     workers = server.worker_pids()
     assert len(workers) == 2
-    metrics_dir = metrics_dir_of(workers[0])
     n = 20
     for _ in range(n):  # a new connection each time, so both workers answer
         with requests.Session() as session:
             assert session.get(f"{server.url}/healthz", timeout=30).status_code == 200
+    # A worker opens its metrics file when it first counts something; by now
+    # at least one has (the directory is the same for both).
+    metrics_dir = any_metrics_dir(workers)
     for _ in range(5):  # whichever worker answers, it reports all requests
         with requests.Session() as session:
             text = session.get(f"{server.url}/metrics", timeout=30).text
