@@ -68,7 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name in names:
             print(f"== {name}", flush=True)
+            t0 = time.perf_counter()
             SCENARIOS[name](run)
+            report.facts.setdefault("scenario_seconds", {})[name] = round(
+                time.perf_counter() - t0, 1
+            )
     except KeyboardInterrupt:
         print("interrupted: stopping the services", file=sys.stderr)
         status = 130

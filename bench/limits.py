@@ -35,15 +35,18 @@ class Limits:
     loopback: float
     sendfile: float
 
+    #: attribute → the label it is printed under
+    LABELS = {
+        "sha384": "SHA-384, one core",
+        "md5": "MD5, one core",
+        "disk_write": "disk write + fsync",
+        "disk_read": "disk read (cold)",
+        "loopback": "loopback TCP",
+        "sendfile": "sendfile, cached file, loopback",
+    }
+
     def rows(self) -> list[tuple[str, float]]:
-        return [
-            ("SHA-384, one core", self.sha384),
-            ("MD5, one core", self.md5),
-            ("disk write + fsync", self.disk_write),
-            ("disk read (cold)", self.disk_read),
-            ("loopback TCP", self.loopback),
-            ("sendfile, cached file, loopback", self.sendfile),
-        ]
+        return [(label, getattr(self, name)) for name, label in self.LABELS.items()]
 
 
 def _rate(nbytes: int, seconds: float) -> float:

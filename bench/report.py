@@ -61,17 +61,19 @@ class Report:
         *,
         lower_is_better: bool = False,
     ) -> Row:
-        """Fill in the ratio of *row* to *reference* (and the target check)."""
+        """Fill in the ratio of *row* to *reference* and the target check
+        (with *lower_is_better*, *target* is an absolute ceiling and the
+        ratio is the value's share of it)."""
         row.versus = versus
-        if reference:
+        if lower_is_better and target is not None:
+            row.ratio = row.value / target
+            row.target = f"< {target:g}"
+            row.met = row.value < target
+        elif reference:
             row.ratio = row.value / reference
             if target is not None:
-                if lower_is_better:
-                    row.target = f"< {target:g}"
-                    row.met = row.value < target
-                else:
-                    row.target = f">= {target:g}"
-                    row.met = row.ratio >= target
+                row.target = f">= {target:g}"
+                row.met = row.ratio >= target
         return self.add(row)
 
     def table(self) -> str:
