@@ -207,42 +207,43 @@ def _gc_metrics(gc: dict[str, Any]) -> Iterator[GaugeMetricFamily]:
             )
 
 
+def _last_job(
+    job: str, doc: dict[str, Any] | None, label: str, keys: tuple[str, ...]
+) -> Iterator[GaugeMetricFamily]:
+    """When the last whole-store *job* finished, and its blobs by *label*."""
+    if doc is None:
+        return
+    when = _timestamp(doc)
+    if when is not None:
+        yield _gauge(
+            f"blobstore_{job}_last_timestamp_seconds",
+            f"When the last whole-store {job} finished (Unix time)",
+            when,
+        )
+    blobs = GaugeMetricFamily(
+        f"blobstore_{job}_last_blobs",
+        f"Blobs by {label} in the last whole-store {job}",
+        labels=[label],
+    )
+    for key in keys:
+        blobs.add_metric([key], doc.get(key, 0))
+    yield blobs
+
+
 def _job_metrics(jobs: dict[str, Any]) -> Iterator[GaugeMetricFamily]:
     """The last whole-store heal and check, and the quarantine count."""
-    heal = jobs.get("heal")
-    if heal is not None:
-        when = _timestamp(heal)
-        if when is not None:
-            yield _gauge(
-                "blobstore_heal_last_timestamp_seconds",
-                "When the last whole-store heal finished (Unix time)",
-                when,
-            )
-        blobs = GaugeMetricFamily(
-            "blobstore_heal_last_blobs",
-            "Blobs by outcome in the last whole-store heal",
-            labels=["outcome"],
-        )
-        for outcome in ("healthy", "healed", "degraded", "unrecoverable", "errors"):
-            blobs.add_metric([outcome], heal.get(outcome, 0))
-        yield blobs
-    check = jobs.get("check")
-    if check is not None:
-        when = _timestamp(check)
-        if when is not None:
-            yield _gauge(
-                "blobstore_check_last_timestamp_seconds",
-                "When the last whole-store check finished (Unix time)",
-                when,
-            )
-        blobs = GaugeMetricFamily(
-            "blobstore_check_last_blobs",
-            "Blobs by result in the last whole-store check",
-            labels=["result"],
-        )
-        for result in ("ok", "healed", "corrupt", "missing", "unreadable"):
-            blobs.add_metric([result], check.get(result, 0))
-        yield blobs
+    yield from _last_job(
+        "heal",
+        jobs.get("heal"),
+        "outcome",
+        ("healthy", "healed", "degraded", "unrecoverable", "errors"),
+    )
+    yield from _last_job(
+        "check",
+        jobs.get("check"),
+        "result",
+        ("ok", "healed", "corrupt", "missing", "unreadable"),
+    )
     quarantined = jobs.get("quarantined") or {}
     yield _gauge(
         "blobstore_quarantined_blobs",
