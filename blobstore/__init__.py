@@ -4,10 +4,10 @@ Start with :class:`blobstore.Store`; errors are in :mod:`blobstore.errors`.
 """
 
 from blobstore import errors
-from blobstore.catalog.records import MultipartIndex
 from blobstore.collector import GCStats
 from blobstore.hashing import check_hash
 from blobstore.hashing import hash_bytes
+from blobstore.records import MultipartIndex
 from blobstore.store import PutResult
 from blobstore.store import Store
 

@@ -41,8 +41,7 @@ from dataclasses import field
 from typing import TYPE_CHECKING
 from typing import Any
 
-from blobstore.catalog.records import BlobRecord
-from blobstore.catalog.records import utcnow
+from blobstore.clock import utcnow
 from blobstore.errors import BlobNotFound
 from blobstore.errors import BlobStoreError
 from blobstore.errors import Corrupt
@@ -50,6 +49,7 @@ from blobstore.errors import HashMismatch
 from blobstore.errors import ReadQuorumError
 from blobstore.errors import SizeMismatch
 from blobstore.hashing import VerifyingReader
+from blobstore.records import BlobRecord
 
 if TYPE_CHECKING:
     from blobstore.store import Store

@@ -46,8 +46,8 @@ from datetime import datetime
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from blobstore.catalog.records import to_millis
-from blobstore.catalog.records import utcnow
+from blobstore.clock import to_millis
+from blobstore.clock import utcnow
 from blobstore.errors import BlobStoreError
 from blobstore.errors import LeaseHeld
 from blobstore.errors import RefSourceError

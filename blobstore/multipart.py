@@ -13,8 +13,8 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from blobstore.catalog.records import PartInfo
 from blobstore.errors import BadParams
+from blobstore.records import PartInfo
 
 __all__ = [
     "Limits",

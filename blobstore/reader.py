@@ -17,8 +17,8 @@ import itertools
 from collections.abc import Callable
 from typing import BinaryIO
 
-from blobstore.catalog.records import MultipartIndex
 from blobstore.errors import Corrupt
+from blobstore.records import MultipartIndex
 
 __all__ = ["BlobReader", "CompositeReader", "Window"]
 

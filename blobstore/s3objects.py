@@ -41,12 +41,7 @@ from datetime import datetime
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from blobstore.catalog.records import BucketRecord
-from blobstore.catalog.records import MultipartIndex
-from blobstore.catalog.records import ObjectRecord
-from blobstore.catalog.records import S3PartRecord
-from blobstore.catalog.records import S3UploadRecord
-from blobstore.catalog.records import utcnow
+from blobstore.clock import utcnow
 from blobstore.errors import BadParams
 from blobstore.errors import BlobNotFound
 from blobstore.errors import BucketExists
@@ -62,6 +57,11 @@ from blobstore.errors import PartTooSmall
 from blobstore.errors import UploadNotFound
 from blobstore.hashing import Readable
 from blobstore.reader import Window
+from blobstore.records import BucketRecord
+from blobstore.records import MultipartIndex
+from blobstore.records import ObjectRecord
+from blobstore.records import S3PartRecord
+from blobstore.records import S3UploadRecord
 from blobstore.s3listing import Page
 from blobstore.s3listing import paginate
 from blobstore.s3rules import MAX_OBJECT_SIZE

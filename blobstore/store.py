@@ -41,14 +41,8 @@ from blobstore.backends.healing import HealProgress
 from blobstore.backends.healing import HealReport
 from blobstore.backends.healing import no_redundancy
 from blobstore.catalog.base import Catalog
-from blobstore.catalog.records import BlobRecord
-from blobstore.catalog.records import BlobTotals
-from blobstore.catalog.records import MultipartIndex
-from blobstore.catalog.records import PartInfo
-from blobstore.catalog.records import RefRecord
-from blobstore.catalog.records import UploadRecord
-from blobstore.catalog.records import to_millis
-from blobstore.catalog.records import utcnow
+from blobstore.clock import to_millis
+from blobstore.clock import utcnow
 from blobstore.errors import BadParams
 from blobstore.errors import BlobNotFound
 from blobstore.errors import BlobStoreError
@@ -74,6 +68,12 @@ from blobstore.multipart import with_part
 from blobstore.readahead import ReadAhead
 from blobstore.reader import BlobReader
 from blobstore.reader import CompositeReader
+from blobstore.records import BlobRecord
+from blobstore.records import BlobTotals
+from blobstore.records import MultipartIndex
+from blobstore.records import PartInfo
+from blobstore.records import RefRecord
+from blobstore.records import UploadRecord
 
 __all__ = ["HEAL_LAST_RUN", "PutResult", "Store"]
 

@@ -25,9 +25,7 @@ from datetime import timedelta
 import pytest
 
 from blobstore import Store
-from blobstore.catalog.records import MultipartIndex
-from blobstore.catalog.records import PartInfo
-from blobstore.catalog.records import utcnow
+from blobstore.clock import utcnow
 from blobstore.errors import BadParams
 from blobstore.errors import BlobNotFound
 from blobstore.errors import Conflict
@@ -39,6 +37,8 @@ from blobstore.errors import UploadComplete
 from blobstore.errors import UploadInUse
 from blobstore.errors import UploadNotFound
 from blobstore.hashing import EMPTY_HASH
+from blobstore.records import MultipartIndex
+from blobstore.records import PartInfo
 from tests.helpers import FailingReader
 from tests.helpers import NoSeekReader
 from tests.helpers import SyncReader
@@ -758,7 +758,10 @@ class StoreContract:
         kept = put_bytes(store, b"kept").hash
         stats = store.gc([kept], utcnow())  # default margin: too young to sweep
         assert stats.orphans_swept == 0
-        stats = store.gc([kept], utcnow(), orphan_margin=timedelta(0))
+        # A second ahead: the cut-off is whole milliseconds, the orphan's
+        # mtime may be later in the same millisecond.
+        later = utcnow() + timedelta(seconds=1)
+        stats = store.gc([kept], later, orphan_margin=timedelta(0))
         assert stats.orphans_swept == 1 and stats.orphan_bytes == 6
         assert backend_names(store) == {store.stat(kept).name}
 

@@ -16,15 +16,15 @@ from bson.binary import Binary
 
 from blobstore.backends.memory import MemoryBackend
 from blobstore.catalog.mongo import MongoCatalog
-from blobstore.catalog.records import BlobRecord
-from blobstore.catalog.records import ObjectRecord
-from blobstore.catalog.records import PartInfo
-from blobstore.catalog.records import UploadRecord
-from blobstore.catalog.records import utcnow
+from blobstore.clock import utcnow
 from blobstore.errors import BadParams
 from blobstore.errors import BlobNotFound
 from blobstore.errors import Corrupt
 from blobstore.errors import Unavailable
+from blobstore.records import BlobRecord
+from blobstore.records import ObjectRecord
+from blobstore.records import PartInfo
+from blobstore.records import UploadRecord
 from blobstore.registry import catalog_from_config
 from blobstore.store import Store
 from tests.catalog_contract import T0

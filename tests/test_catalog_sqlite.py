@@ -17,9 +17,9 @@ class TestSQLiteCatalog(CatalogContract):
 def test_a_writer_holding_the_lock_too_long_makes_the_catalog_unavailable(tmp_path):
     import sqlite3
 
-    from blobstore.catalog.records import BlobRecord
-    from blobstore.catalog.records import utcnow
+    from blobstore.clock import utcnow
     from blobstore.errors import Unavailable
+    from blobstore.records import BlobRecord
 
     catalog = SQLiteCatalog(tmp_path / "c.db", busy_timeout=0.2)
     other = sqlite3.connect(tmp_path / "c.db", isolation_level=None)
@@ -36,9 +36,9 @@ def test_a_writer_holding_the_lock_too_long_makes_the_catalog_unavailable(tmp_pa
 def test_running_totals_are_rebuilt_for_a_database_without_them(tmp_path):
     import sqlite3
 
-    from blobstore.catalog.records import BlobRecord
-    from blobstore.catalog.records import MultipartIndex
-    from blobstore.catalog.records import utcnow
+    from blobstore.clock import utcnow
+    from blobstore.records import BlobRecord
+    from blobstore.records import MultipartIndex
 
     catalog = SQLiteCatalog(tmp_path / "c.db")
     catalog.insert_blob(BlobRecord("1" * 96, 10, utcnow(), "n1"))
@@ -62,8 +62,8 @@ def test_running_totals_are_rebuilt_for_a_database_without_them(tmp_path):
 def test_in_memory_catalogs_never_share_a_database():
     # Each ":memory:" catalog is its own database, even when a new one is
     # made while an old one's connections are still open.
-    from blobstore.catalog.records import BlobRecord
-    from blobstore.catalog.records import utcnow
+    from blobstore.clock import utcnow
+    from blobstore.records import BlobRecord
 
     first = SQLiteCatalog(":memory:")
     first.insert_blob(BlobRecord("1" * 96, 1, utcnow(), "n1"))

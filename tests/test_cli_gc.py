@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from blobstore.catalog.records import S3PartRecord
-from blobstore.catalog.records import S3UploadRecord
-from blobstore.catalog.records import utcnow
+from blobstore.clock import utcnow
 from blobstore.collector import last_runs
 from blobstore.config import build_store
 from blobstore.config import load_settings
+from blobstore.records import S3PartRecord
+from blobstore.records import S3UploadRecord
 from blobstore.s3rules import new_s3_upload_id
 from blobstore_api.cli import main
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from blobstore.catalog.records import S3UploadRecord
-from blobstore.catalog.records import utcnow
 from blobstore.checker import check
+from blobstore.clock import utcnow
 from blobstore.config import build_store
 from blobstore.config import load_settings
 from blobstore.errors import BlobNotFound
+from blobstore.records import S3UploadRecord
 from blobstore.s3rules import new_s3_upload_id
 from blobstore_api.cli import main
 from tests.erasure_helpers import break_drive

@@ -23,8 +23,8 @@ import pytest
 
 from blobstore import Store
 from blobstore.backends.local import LocalBackend
-from blobstore.catalog.records import utcnow
 from blobstore.catalog.sqlite import SQLiteCatalog
+from blobstore.clock import utcnow
 from blobstore.s3objects import ObjectStore
 from tests.helpers import hash_of
 

@@ -13,8 +13,8 @@ import pytest
 
 from blobstore import Store
 from blobstore.backends.local import LocalBackend
-from blobstore.catalog.records import utcnow
 from blobstore.catalog.sqlite import SQLiteCatalog
+from blobstore.clock import utcnow
 from blobstore.errors import LeaseHeld
 from tests.helpers import hash_of
 

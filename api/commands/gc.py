@@ -92,7 +92,7 @@ def gc(
 def _run(
     store: Store, grace: timedelta, expiry: timedelta, dry_run: bool
 ) -> tuple[int, dict[str, Any]]:
-    from blobstore.catalog.records import utcnow
+    from blobstore.clock import utcnow
     from blobstore.collector import LeaseLost
     from blobstore.errors import BlobStoreError
     from blobstore.errors import LeaseHeld

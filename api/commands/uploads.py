@@ -47,7 +47,7 @@ def list_uploads(
     log_format: str,
 ) -> None:
     """List multipart uploads (native and S3)."""
-    from blobstore.catalog.records import utcnow
+    from blobstore.clock import utcnow
     from blobstore.errors import BlobStoreError
 
     settings = settings_or_exit(config, data_dir)
@@ -127,7 +127,7 @@ def remove_expired(
     config: str | None, data_dir: str | None, as_json: bool, log_format: str
 ) -> None:
     """Remove expired native uploads and stale S3 multipart uploads."""
-    from blobstore.catalog.records import utcnow
+    from blobstore.clock import utcnow
     from blobstore.errors import BlobStoreError
     from blobstore.s3objects import ObjectStore
 

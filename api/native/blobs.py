@@ -24,7 +24,7 @@ from blobstore_api.streaming import request_body
 from blobstore_api.streaming import response_body
 
 if TYPE_CHECKING:  # records are data the Store returns; no catalog calls
-    from blobstore.catalog.records import BlobRecord
+    from blobstore.records import BlobRecord
 
 __all__ = ["BlobCollection", "BlobItem"]
 

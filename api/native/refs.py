@@ -14,7 +14,7 @@ from blobstore_api.native.common import iso
 from blobstore_api.native.common import json_body
 
 if TYPE_CHECKING:  # records are data the Store returns; no catalog calls
-    from blobstore.catalog.records import RefRecord
+    from blobstore.records import RefRecord
 
 __all__ = ["RefCollection", "RefItem"]
 

@@ -23,7 +23,7 @@ from blobstore_api.native.common import json_body
 from blobstore_api.streaming import request_body
 
 if TYPE_CHECKING:  # records are data the Store returns; no catalog calls
-    from blobstore.catalog.records import UploadRecord
+    from blobstore.records import UploadRecord
 
 __all__ = [
     "UploadCollection",

@@ -21,7 +21,7 @@ from datetime import datetime
 from email.utils import format_datetime
 from email.utils import parsedate_to_datetime
 
-from blobstore.catalog.records import ObjectRecord
+from blobstore.records import ObjectRecord
 from blobstore_api.s3.errors import InvalidArgument
 from blobstore_api.s3.errors import InvalidRange
 from blobstore_api.s3.errors import PreconditionFailed

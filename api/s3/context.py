@@ -35,7 +35,7 @@ from urllib.parse import unquote_to_bytes
 
 import falcon
 
-from blobstore.catalog.records import BucketRecord
+from blobstore.records import BucketRecord
 from blobstore.s3objects import DEFAULT_MULTIPART_EXPIRY
 from blobstore.s3objects import ObjectStore
 from blobstore.s3rules import MAX_PARTS

@@ -12,7 +12,7 @@ import binascii
 
 import falcon
 
-from blobstore.catalog.records import ObjectRecord
+from blobstore.records import ObjectRecord
 from blobstore.s3listing import Page
 from blobstore_api.s3 import xml
 from blobstore_api.s3.buckets import owner_xml

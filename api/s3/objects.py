@@ -13,10 +13,10 @@ from urllib.parse import unquote_to_bytes
 
 import falcon
 
-from blobstore.catalog.records import ObjectRecord
 from blobstore.errors import InvalidKey
 from blobstore.errors import KeyTooLong
 from blobstore.reader import Window
+from blobstore.records import ObjectRecord
 from blobstore.s3rules import check_key
 from blobstore_api.s3 import xml
 from blobstore_api.s3.conditions import NOT_MODIFIED

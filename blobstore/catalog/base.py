@@ -26,15 +26,15 @@ from datetime import timedelta
 from typing import Any
 from typing import ClassVar
 
-from blobstore.catalog.records import BlobRecord
-from blobstore.catalog.records import BlobTotals
-from blobstore.catalog.records import BucketRecord
-from blobstore.catalog.records import ObjectRecord
-from blobstore.catalog.records import PartInfo
-from blobstore.catalog.records import RefRecord
-from blobstore.catalog.records import S3PartRecord
-from blobstore.catalog.records import S3UploadRecord
-from blobstore.catalog.records import UploadRecord
+from blobstore.records import BlobRecord
+from blobstore.records import BlobTotals
+from blobstore.records import BucketRecord
+from blobstore.records import ObjectRecord
+from blobstore.records import PartInfo
+from blobstore.records import RefRecord
+from blobstore.records import S3PartRecord
+from blobstore.records import S3UploadRecord
+from blobstore.records import UploadRecord
 
 __all__ = ["Catalog"]
 

@@ -32,18 +32,18 @@ from typing import Any
 from blobstore.catalog.base import Catalog
 from blobstore.catalog.guard import guard_public_methods
 from blobstore.catalog.keys import prefix_upper_bound
-from blobstore.catalog.records import BlobRecord
-from blobstore.catalog.records import BlobTotals
-from blobstore.catalog.records import BucketRecord
-from blobstore.catalog.records import MultipartIndex
-from blobstore.catalog.records import ObjectRecord
-from blobstore.catalog.records import PartInfo
-from blobstore.catalog.records import RefRecord
-from blobstore.catalog.records import S3PartRecord
-from blobstore.catalog.records import S3UploadRecord
-from blobstore.catalog.records import UploadRecord
 from blobstore.errors import Conflict
 from blobstore.errors import Unavailable
+from blobstore.records import BlobRecord
+from blobstore.records import BlobTotals
+from blobstore.records import BucketRecord
+from blobstore.records import MultipartIndex
+from blobstore.records import ObjectRecord
+from blobstore.records import PartInfo
+from blobstore.records import RefRecord
+from blobstore.records import S3PartRecord
+from blobstore.records import S3UploadRecord
+from blobstore.records import UploadRecord
 
 __all__ = ["SQLiteCatalog"]
 

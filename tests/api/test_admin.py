@@ -11,8 +11,8 @@ from datetime import timedelta
 import pytest
 
 from blobstore import Store
-from blobstore.catalog.records import utcnow
 from blobstore.catalog.sqlite import SQLiteCatalog
+from blobstore.clock import utcnow
 from blobstore.config import Token
 from blobstore.errors import RefSourceError
 from blobstore.refsources import IterableRefSource

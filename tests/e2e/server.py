@@ -134,7 +134,8 @@ class ServerProcess:
     # -- life cycle ------------------------------------------------------------
 
     def start(self, timeout: float = 60) -> None:
-        """Start and wait until ``/healthz`` answers."""
+        """Start and wait until ``/healthz`` answers and every worker process
+        is up (the first answer only proves one is)."""
         assert self.process is None, "already running"
         bind = f"127.0.0.1:{self.port or 0}"
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
@@ -150,6 +151,7 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         self.port = self._wait_for_port(offset, deadline)
         self._wait_for_health(deadline)
+        self._wait_for_workers(deadline)
 
     def _check_alive(self) -> None:
         assert self.process is not None
@@ -188,6 +190,15 @@ class ServerProcess:
             time.sleep(_POLL)
         self.stop()
         raise ServerError(f"server did not become healthy in time:\n{self.log()}")
+
+    def _wait_for_workers(self, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            self._check_alive()
+            if len(self.worker_pids()) >= self.workers:
+                return
+            time.sleep(_POLL)
+        self.stop()
+        raise ServerError(f"not every worker started in time:\n{self.log()}")
 
     def stop(self, timeout: float = 30) -> int | None:
         """Stop the server (SIGTERM, then SIGKILL); return its exit status."""

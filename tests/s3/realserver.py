@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from blobstore.catalog.records import BlobTotals
 from blobstore.catalog.sqlite import SQLiteCatalog
+from blobstore.records import BlobTotals
 
 __all__ = ["S3Server"]
 

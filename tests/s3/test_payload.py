@@ -144,8 +144,12 @@ def test_bad_trailers_store_nothing(api, bucket):
         DATA,
         payload=payload,
         trailers=good,
+        # Flip the signature's first hex digit (to another digit: a "0"
+        # replaced by "0" would leave it valid).
         edit=lambda b: re.sub(
-            rb"trailer-signature:[0-9a-f]", b"trailer-signature:0", b
+            rb"trailer-signature:([0-9a-f])",
+            lambda m: b"trailer-signature:" + (b"1" if m[1] == b"0" else b"0"),
+            b,
         ),
     )
     assert code_of(result) == "SignatureDoesNotMatch"

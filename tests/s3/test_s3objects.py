@@ -11,9 +11,8 @@ import pytest
 
 from blobstore import Store
 from blobstore.backends.memory import MemoryBackend
-from blobstore.catalog.records import ObjectRecord
-from blobstore.catalog.records import utcnow
 from blobstore.catalog.sqlite import SQLiteCatalog
+from blobstore.clock import utcnow
 from blobstore.errors import BucketNotEmpty
 from blobstore.errors import BucketNotFound
 from blobstore.errors import Corrupt
@@ -23,6 +22,7 @@ from blobstore.errors import InvalidPartOrder
 from blobstore.errors import ObjectNotFound
 from blobstore.errors import PartTooSmall
 from blobstore.errors import UploadNotFound
+from blobstore.records import ObjectRecord
 from blobstore.s3objects import ObjectMeta
 from blobstore.s3objects import ObjectStore
 from blobstore.s3rules import multipart_etag

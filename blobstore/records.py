@@ -1,7 +1,10 @@
-"""The records the catalog keeps: plain immutable values, no behaviour.
+"""The metadata records: what the catalog keeps and the Store returns.
 
-Times are timezone-aware UTC datetimes truncated to milliseconds (what every
-catalog can store exactly), made by :func:`utcnow` and :func:`to_millis`.
+Plain immutable values with no behaviour beyond describing themselves. They
+live outside :mod:`blobstore.catalog` because they are the library's
+vocabulary (``Store.stat`` returns a :class:`BlobRecord`, ``upload_info`` an
+:class:`UploadRecord`), not a storage detail. Times are made by
+:mod:`blobstore.clock` (UTC, whole milliseconds).
 """
 
 from __future__ import annotations
@@ -9,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
-from datetime import UTC
 from datetime import datetime
 
 from blobstore.errors import Corrupt
@@ -25,22 +27,8 @@ __all__ = [
     "S3PartRecord",
     "S3UploadRecord",
     "UploadRecord",
-    "to_millis",
-    "utcnow",
 ]
 
-
-def to_millis(t: datetime) -> datetime:
-    """*t* in UTC, truncated to whole milliseconds."""
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)
-    t = t.astimezone(UTC)
-    return t.replace(microsecond=t.microsecond // 1000 * 1000)
-
-
-def utcnow() -> datetime:
-    """The current time as the catalogs store it."""
-    return to_millis(datetime.now(UTC))
 
 
 @dataclass(frozen=True, slots=True)
