@@ -220,7 +220,7 @@ def _expire_uploads(store: Store, stats: GCStats, s3_expiry: timedelta | None) -
         return
     stats.uploads_expired = store.remove_expired_uploads(now)
     if s3_expiry is not None:
-        from blobstore.s3objects import ObjectStore
+        from blobstore.s3.objects import ObjectStore
 
         objects = ObjectStore(store, multipart_expiry=s3_expiry)
         stats.s3_uploads_expired = objects.remove_stale_uploads(now)

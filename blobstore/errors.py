@@ -19,7 +19,7 @@ The classes group by what the caller can do about them:
 * :class:`Corrupt` -- stored data or metadata is inconsistent (500); an
   operator should look.
 
-The S3 object layer (:mod:`blobstore.s3objects`) adds a few subclasses so its
+The S3 object layer (:mod:`blobstore.s3.objects`) adds a few subclasses so its
 callers can tell *which* thing is missing or wrong (a bucket or a key, a bad
 bucket name or a bad part list) without parsing messages.
 """

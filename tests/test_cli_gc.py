@@ -22,7 +22,7 @@ from blobstore.config import build_store
 from blobstore.config import load_settings
 from blobstore.records import S3PartRecord
 from blobstore.records import S3UploadRecord
-from blobstore.s3rules import new_s3_upload_id
+from blobstore.s3.rules import new_s3_upload_id
 from blobstore_api.cli import main
 
 HOURS_AGO = utcnow() - timedelta(hours=2)

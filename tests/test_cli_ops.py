@@ -19,7 +19,7 @@ from blobstore.config import build_store
 from blobstore.config import load_settings
 from blobstore.errors import BlobNotFound
 from blobstore.records import S3UploadRecord
-from blobstore.s3rules import new_s3_upload_id
+from blobstore.s3.rules import new_s3_upload_id
 from blobstore_api.cli import main
 from tests.erasure_helpers import break_drive
 from tests.erasure_helpers import corrupt_shard

@@ -25,7 +25,7 @@ from blobstore import Store
 from blobstore.backends.local import LocalBackend
 from blobstore.catalog.sqlite import SQLiteCatalog
 from blobstore.clock import utcnow
-from blobstore.s3objects import ObjectStore
+from blobstore.s3.objects import ObjectStore
 from tests.helpers import hash_of
 
 HOUR = timedelta(hours=1)

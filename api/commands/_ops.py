@@ -150,7 +150,7 @@ def s3_multipart_expiry(settings: Settings) -> timedelta:
     catalog keep their parts alive until they are removed, and with the
     façade off nobody can complete them.
     """
-    from blobstore.s3objects import DEFAULT_MULTIPART_EXPIRY
+    from blobstore.s3.objects import DEFAULT_MULTIPART_EXPIRY
 
     raw = settings.s3.get("multipart_expiry")
     if raw is None:

@@ -129,7 +129,7 @@ def remove_expired(
     """Remove expired native uploads and stale S3 multipart uploads."""
     from blobstore.clock import utcnow
     from blobstore.errors import BlobStoreError
-    from blobstore.s3objects import ObjectStore
+    from blobstore.s3.objects import ObjectStore
 
     settings = settings_or_exit(config, data_dir)
     expiry = s3_multipart_expiry(settings)

@@ -6,7 +6,7 @@ so keys may hold ``/``, ``%2F``, spaces or any UTF-8. Each request is:
 1. given a request id (``x-amz-request-id`` on every response, errors too);
 2. authenticated (:mod:`.sigv4`) — there is no anonymous access;
 3. routed by method, target and sub-resource (:mod:`.routes`) to a handler,
-   which calls only :class:`~blobstore.s3objects.ObjectStore` (and through it
+   which calls only :class:`~blobstore.s3.objects.ObjectStore` (and through it
    the Store).
 
 Errors are raised, never caught in handlers: :mod:`.errors` renders them.
@@ -23,7 +23,7 @@ from typing import Any
 
 import falcon
 
-from blobstore.s3objects import ObjectStore
+from blobstore.s3.objects import ObjectStore
 from blobstore.store import Store
 from blobstore_api.metrics import Metrics
 from blobstore_api.metrics import MetricsMiddleware

@@ -36,9 +36,9 @@ from urllib.parse import unquote_to_bytes
 import falcon
 
 from blobstore.records import BucketRecord
-from blobstore.s3objects import DEFAULT_MULTIPART_EXPIRY
-from blobstore.s3objects import ObjectStore
-from blobstore.s3rules import MAX_PARTS
+from blobstore.s3.objects import DEFAULT_MULTIPART_EXPIRY
+from blobstore.s3.objects import ObjectStore
+from blobstore.s3.rules import MAX_PARTS
 from blobstore_api.s3.errors import AccessDenied
 from blobstore_api.s3.errors import InvalidArgument
 from blobstore_api.s3.errors import InvalidURI

@@ -13,7 +13,7 @@ import binascii
 import falcon
 
 from blobstore.records import ObjectRecord
-from blobstore.s3listing import Page
+from blobstore.s3.listing import Page
 from blobstore_api.s3 import xml
 from blobstore_api.s3.buckets import owner_xml
 from blobstore_api.s3.context import Context

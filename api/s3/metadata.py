@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import falcon
 
 from blobstore.records import ObjectRecord
-from blobstore.s3objects import ObjectMeta
+from blobstore.s3.objects import ObjectMeta
 from blobstore_api.s3.conditions import http_date
 from blobstore_api.s3.errors import MetadataTooLarge
 

@@ -17,7 +17,7 @@ from blobstore.errors import InvalidKey
 from blobstore.errors import KeyTooLong
 from blobstore.reader import Window
 from blobstore.records import ObjectRecord
-from blobstore.s3rules import check_key
+from blobstore.s3.rules import check_key
 from blobstore_api.s3 import xml
 from blobstore_api.s3.conditions import NOT_MODIFIED
 from blobstore_api.s3.conditions import check_copy_source

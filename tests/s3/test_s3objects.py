@@ -1,4 +1,4 @@
-"""The S3 object layer as a library (:class:`blobstore.s3objects.ObjectStore`):
+"""The S3 object layer as a library (:class:`blobstore.s3.objects.ObjectStore`):
 listing over many keys, ordering, multipart rules, stale uploads, and how S3
 objects interact with dedup and GC."""
 
@@ -23,10 +23,10 @@ from blobstore.errors import ObjectNotFound
 from blobstore.errors import PartTooSmall
 from blobstore.errors import UploadNotFound
 from blobstore.records import ObjectRecord
-from blobstore.s3objects import ObjectMeta
-from blobstore.s3objects import ObjectStore
-from blobstore.s3rules import multipart_etag
-from blobstore.s3rules import prefix_upper_bound
+from blobstore.s3.objects import ObjectMeta
+from blobstore.s3.objects import ObjectStore
+from blobstore.s3.rules import multipart_etag
+from blobstore.s3.rules import prefix_upper_bound
 
 
 class CountingCatalog(SQLiteCatalog):

@@ -1,6 +1,6 @@
 """The rules of S3 names and multipart uploads, apart from storage.
 
-Pure functions, so the object layer (:mod:`blobstore.s3objects`) and its
+Pure functions, so the object layer (:mod:`blobstore.s3.objects`) and its
 tests share one statement of each rule:
 
 * bucket names follow the S3 naming rules for general purpose buckets;

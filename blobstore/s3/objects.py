@@ -62,17 +62,17 @@ from blobstore.records import MultipartIndex
 from blobstore.records import ObjectRecord
 from blobstore.records import S3PartRecord
 from blobstore.records import S3UploadRecord
-from blobstore.s3listing import Page
-from blobstore.s3listing import paginate
-from blobstore.s3rules import MAX_OBJECT_SIZE
-from blobstore.s3rules import MAX_PART_SIZE
-from blobstore.s3rules import MAX_PARTS
-from blobstore.s3rules import MAX_PUT_SIZE
-from blobstore.s3rules import MIN_PART_SIZE
-from blobstore.s3rules import check_bucket_name
-from blobstore.s3rules import check_key
-from blobstore.s3rules import multipart_etag
-from blobstore.s3rules import new_s3_upload_id
+from blobstore.s3.listing import Page
+from blobstore.s3.listing import paginate
+from blobstore.s3.rules import MAX_OBJECT_SIZE
+from blobstore.s3.rules import MAX_PART_SIZE
+from blobstore.s3.rules import MAX_PARTS
+from blobstore.s3.rules import MAX_PUT_SIZE
+from blobstore.s3.rules import MIN_PART_SIZE
+from blobstore.s3.rules import check_bucket_name
+from blobstore.s3.rules import check_key
+from blobstore.s3.rules import multipart_etag
+from blobstore.s3.rules import new_s3_upload_id
 
 if TYPE_CHECKING:
     from blobstore.reader import BlobReader
