@@ -53,6 +53,8 @@ from blobstore.multipart import DEFAULT_MAX_PARTS
 from blobstore.multipart import DEFAULT_MIN_PART_SIZE
 from blobstore.refsources import ref_source_from_config
 from blobstore.store import Store
+from blobstore.units import parse_duration
+from blobstore.units import parse_size
 
 __all__ = [
     "ACCESS_LEVELS",
@@ -65,8 +67,6 @@ __all__ = [
     "build_store",
     "is_loopback",
     "load_settings",
-    "parse_duration",
-    "parse_size",
     "require_safe_bind",
 ]
 
@@ -78,74 +78,6 @@ DEFAULT_BIND = "127.0.0.1:8080"
 ACCESS_LEVELS = ("read", "read-write", "admin")
 
 _MIN_TOKEN_LENGTH = 16
-
-
-# -- value parsers ------------------------------------------------------------
-
-_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
-_SIZE_UNITS = {
-    "": 1,
-    "b": 1,
-    "kb": 10**3,
-    "mb": 10**6,
-    "gb": 10**9,
-    "tb": 10**12,
-    "kib": 2**10,
-    "mib": 2**20,
-    "gib": 2**30,
-    "tib": 2**40,
-}
-_SIZE_RE = re.compile(r"(\d+)\s*([a-z]*)")
-
-
-def parse_duration(value: object) -> timedelta:
-    """Seconds (a number, or a string of digits) or a string such as
-    ``"30m"``, ``"24h"``, ``"1h30m"``, ``"500ms"``, ``"7d"``.
-
-    :raises ValueError: anything else, or a negative duration.
-    """
-    if isinstance(value, bool):
-        raise ValueError("not a duration")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str):
-        text = value.strip().lower()
-        if re.fullmatch(r"\d+(?:\.\d+)?", text):
-            seconds = float(text)
-        else:
-            parts = _DURATION_RE.findall(text)
-            if not parts or "".join(n + u for n, u in parts) != text.replace(" ", ""):
-                raise ValueError("not a duration")
-            seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
-    else:
-        raise ValueError("not a duration")
-    if seconds < 0:
-        raise ValueError("negative duration")
-    return timedelta(seconds=seconds)
-
-
-def parse_size(value: object) -> int:
-    """Bytes (an integer, or a string of digits) or a string with a unit:
-    ``"5MiB"``, ``"4 GiB"``, ``"10MB"`` (KB/MB/GB/TB are powers of 1000,
-    KiB/MiB/GiB/TiB powers of 1024).
-
-    :raises ValueError: anything else, or a negative size.
-    """
-    if isinstance(value, bool):
-        raise ValueError("not a size")
-    if isinstance(value, int):
-        size = value
-    elif isinstance(value, str):
-        match = _SIZE_RE.fullmatch(value.strip().lower())
-        if not match or match.group(2) not in _SIZE_UNITS:
-            raise ValueError("not a size")
-        size = int(match.group(1)) * _SIZE_UNITS[match.group(2)]
-    else:
-        raise ValueError("not a size")
-    if size < 0:
-        raise ValueError("negative size")
-    return size
 
 
 # -- settings -----------------------------------------------------------------
@@ -266,12 +198,7 @@ def _int(minimum: int) -> Checker:
 
 def _size(minimum: int) -> Checker:
     def check(value: Any) -> int:
-        try:
-            size = parse_size(value)
-        except ValueError:
-            raise ValueError(
-                'must be a size in bytes (an integer, or a string like "5MiB")'
-            ) from None
+        size = parse_size(value)
         if size < minimum:
             raise ValueError(f"must be at least {minimum} bytes")
         return size
@@ -279,17 +206,8 @@ def _size(minimum: int) -> Checker:
     return check
 
 
-def _duration(value: Any) -> timedelta:
-    try:
-        return parse_duration(value)
-    except ValueError:
-        raise ValueError(
-            'must be a duration (seconds, or a string like "30m" or "24h")'
-        ) from None
-
-
 def _positive_duration(value: Any) -> timedelta:
-    duration = _duration(value)
+    duration = parse_duration(value)
     if duration <= timedelta(0):
         raise ValueError("must be a positive duration")
     return duration
@@ -333,7 +251,7 @@ _LIMITS: dict[str, Checker] = {
     "max_parts": _int(1),
     "max_upload_expiry": _positive_duration,
 }
-_GC: dict[str, Checker] = {"grace": _duration, "ref_sources": _table_list}
+_GC: dict[str, Checker] = {"grace": parse_duration, "ref_sources": _table_list}
 
 #: Typed sections: every key is known.
 _SCHEMA: dict[str, dict[str, Checker]] = {

@@ -16,8 +16,6 @@ from blobstore.config import Token
 from blobstore.config import build_store
 from blobstore.config import is_loopback
 from blobstore.config import load_settings
-from blobstore.config import parse_duration
-from blobstore.config import parse_size
 from blobstore.config import require_safe_bind
 from blobstore.errors import ConfigError
 
@@ -43,56 +41,6 @@ def config_error(tmp_path, text: str = "", env=None, **kw) -> str:
     assert message.startswith("config error: ")
     assert "\n" not in message
     return message
-
-
-# -- values ---------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("value", "seconds"),
-    [
-        (90, 90),
-        (1.5, 1.5),
-        ("90", 90),
-        ("30m", 1800),
-        ("24h", 86400),
-        ("1h30m", 5400),
-        ("500ms", 0.5),
-        ("7d", 7 * 86400),
-        ("0", 0),
-    ],
-)
-def test_durations(value, seconds):
-    assert parse_duration(value) == timedelta(seconds=seconds)
-
-
-@pytest.mark.parametrize("value", ["", "m", "30x", "-5", -5, "1h junk", True, None, []])
-def test_bad_durations(value):
-    with pytest.raises(ValueError):
-        parse_duration(value)
-
-
-@pytest.mark.parametrize(
-    ("value", "size"),
-    [
-        (1024, 1024),
-        ("1024", 1024),
-        ("5MiB", 5 * 2**20),
-        ("5 MiB", 5 * 2**20),
-        ("4gib", 4 * 2**30),
-        ("10MB", 10**7),
-        ("1KB", 1000),
-        ("3B", 3),
-    ],
-)
-def test_sizes(value, size):
-    assert parse_size(value) == size
-
-
-@pytest.mark.parametrize("value", ["", "5XB", "MiB", "-1", -1, 1.5, True, "1.5MiB"])
-def test_bad_sizes(value):
-    with pytest.raises(ValueError):
-        parse_size(value)
 
 
 # -- defaults, file, environment, overrides --------------------------------------

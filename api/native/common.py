@@ -10,8 +10,8 @@ from typing import Any
 
 import falcon
 
-from blobstore.config import parse_duration
 from blobstore.errors import BadParams
+from blobstore.units import parse_duration
 
 __all__ = [
     "MAX_JSON_BODY",

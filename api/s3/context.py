@@ -23,7 +23,6 @@ value, never a file path.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from urllib.parse import unquote_to_bytes
 
 import falcon
 
+from blobstore import units
 from blobstore.records import BucketRecord
 from blobstore.s3.objects import DEFAULT_MULTIPART_EXPIRY
 from blobstore.s3.objects import ObjectStore
@@ -49,28 +49,15 @@ from blobstore_api.s3.sigv4 import Identity
 
 __all__ = ["Context", "S3Config", "Target", "parse_duration", "parse_target"]
 
-_DURATION_RE = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
-
-
 def parse_duration(value: object) -> timedelta:
-    """Seconds (a number or digits), or ``"7d"``, ``"12h"``, ``"1d12h30m"``..."""
-    if isinstance(value, bool):
-        raise ValueError(f"not a duration: {value!r}")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and value.strip().isdigit():
-        seconds = float(value.strip())
-    elif isinstance(value, str):
-        match = _DURATION_RE.fullmatch(value.strip())
-        if match is None or not any(match.groups()):
-            raise ValueError(f"not a duration: {value!r} (use e.g. 3600, '12h', '7d')")
-        d, h, m, s = (int(g or 0) for g in match.groups())
-        seconds = ((d * 24 + h) * 60 + m) * 60 + s
-    else:
-        raise ValueError(f"not a duration: {value!r}")
-    if seconds <= 0:
-        raise ValueError(f"a duration must be positive, not {value!r}")
-    return timedelta(seconds=seconds)
+    """A positive duration (:func:`blobstore.units.parse_duration`'s grammar).
+
+    :raises ValueError: not a duration, or not positive.
+    """
+    duration = units.parse_duration(value)
+    if duration <= timedelta(0):
+        raise ValueError(f"must be a positive duration, not {value!r}")
+    return duration
 
 
 @dataclass(frozen=True)

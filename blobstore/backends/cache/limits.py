@@ -11,9 +11,9 @@ from evicting on every fill.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from blobstore import units
 from blobstore.errors import BadParams
 
 __all__ = ["DEFAULT_MIN_FREE", "Limits", "parse_size"]
@@ -21,47 +21,15 @@ __all__ = ["DEFAULT_MIN_FREE", "Limits", "parse_size"]
 #: Keep at least this much of the cache's filesystem free by default.
 DEFAULT_MIN_FREE = 1 << 30
 
-_UNITS = {
-    "": 1,
-    "b": 1,
-    "k": 1 << 10,
-    "kib": 1 << 10,
-    "kb": 10**3,
-    "m": 1 << 20,
-    "mib": 1 << 20,
-    "mb": 10**6,
-    "g": 1 << 30,
-    "gib": 1 << 30,
-    "gb": 10**9,
-    "t": 1 << 40,
-    "tib": 1 << 40,
-    "tb": 10**12,
-}
-_SIZE_RE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*")
-
-
 def parse_size(value: object, key: str) -> int:
-    """A byte count from an int or a string like ``"10GiB"``, ``"500 MB"``.
+    """A byte count (:func:`blobstore.units.parse_size`'s grammar).
 
-    ``KiB/MiB/GiB/TiB`` (and bare ``K/M/G/T``) are powers of 1024, ``kB/MB/
-    GB/TB`` powers of 1000. :raises BadParams: naming *key*.
+    :raises BadParams: naming *key*.
     """
-    if isinstance(value, bool):  # bool is an int; True bytes is a mistake
-        raise BadParams(f"{key}: expected a size, got {value!r}")
-    if isinstance(value, int):
-        if value < 0:
-            raise BadParams(f"{key}: negative size {value}")
-        return value
-    if isinstance(value, str):
-        m = _SIZE_RE.fullmatch(value)
-        unit = _UNITS.get(m.group(2).lower()) if m else None
-        if m is None or unit is None:
-            raise BadParams(
-                f"{key}: cannot read size {value!r} "
-                "(use bytes or a number with KiB, MiB, GiB, TiB, kB, MB, GB, TB)"
-            )
-        return int(float(m.group(1)) * unit)
-    raise BadParams(f"{key}: expected a size, got {value!r}")
+    try:
+        return units.parse_size(value)
+    except ValueError as exc:
+        raise BadParams(f"{key}: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)
