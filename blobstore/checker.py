@@ -49,6 +49,7 @@ from blobstore.errors import HashMismatch
 from blobstore.errors import ReadQuorumError
 from blobstore.errors import SizeMismatch
 from blobstore.hashing import VerifyingReader
+from blobstore.lease import Lease
 from blobstore.records import BlobRecord
 
 if TYPE_CHECKING:
@@ -160,9 +161,7 @@ def check(
     """
     if not quarantine:
         return _run(store, hash, False, progress)
-    from blobstore.collector import Lease
-
-    with Lease(store, name=LEASE_NAME):
+    with Lease(store.catalog, name=LEASE_NAME):
         return _run(store, hash, True, progress)
 
 

@@ -5,15 +5,13 @@ across all nodes:
 
 1. Read the external ref sources. They come first so that a source that
    fails stops the pass before it has changed anything.
-2. Remove expired native uploads (and, when asked, stale S3 multipart
-   uploads: ``s3_multipart_expiry``).
-3. **Mark.** Gather every other root, in this order: native uploads (their
-   whole hash and part hashes, complete or not), S3 multipart uploads'
-   parts, named refs, S3 objects, the caller's refs; then the parts of every
-   composite blob that is kept. The order matters: uploads are read before
-   what is made from them (composites, S3 objects), so a composite or object
-   created during the pass was either already seen or its parts were
-   protected by its upload.
+2. Run the store's expiries (:mod:`blobstore.roots`): expired native
+   uploads, and stale S3 multipart uploads when the GC job registered them.
+3. **Mark.** Gather every other root from the store's root providers, in
+   their order (uploads before what is made from them: see
+   :func:`blobstore.roots.catalog_roots`), then the caller's refs, then the
+   parts of every composite blob that is kept. The collector knows nothing
+   of where the roots live (native, S3 or elsewhere).
 4. **Sweep.** For every blob put at or before ``before`` and not marked,
    delete its catalog record *on condition* that its name and put time are
    unchanged (a concurrent put of the same content bumps the put time, and
@@ -27,21 +25,19 @@ across all nodes:
 
 Anything that creates a new reference to an *existing* blob must touch the
 blob first (``Catalog.touch_blob``), so that a pass which missed the new
-reference cannot delete it.
+reference cannot delete it. Only one pass runs at a time: it holds the
+``gc`` :class:`~blobstore.lease.Lease`.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import threading
 import time
-import uuid
 from collections.abc import Callable
 from collections.abc import Iterable
 from dataclasses import asdict
 from dataclasses import dataclass
+from dataclasses import field
 from datetime import datetime
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -49,38 +45,36 @@ from typing import TYPE_CHECKING
 from blobstore.clock import to_millis
 from blobstore.clock import utcnow
 from blobstore.errors import BlobStoreError
-from blobstore.errors import LeaseHeld
 from blobstore.errors import RefSourceError
+from blobstore.lease import Lease
+from blobstore.roots import CallerRefs
 
 if TYPE_CHECKING:
     from blobstore.refsources import RefSource
+    from blobstore.roots import Expiry
+    from blobstore.roots import RootProvider
     from blobstore.store import Store
 
-__all__ = ["GCStats", "Lease", "LeaseLost", "collect", "last_runs"]
+__all__ = ["GCStats", "collect", "last_runs"]
 
 log = logging.getLogger(__name__)
-
-LEASE_NAME = "gc"
 
 #: ``progress(phase, done)`` is called as a pass advances; phases are
 #: "uploads", "mark", "sweep", "orphans".
 Progress = Callable[[str, int], None]
 
 
-class LeaseLost(LeaseHeld):
-    """The GC lease was lost mid-pass (another GC took it); the pass stopped."""
-
-
 @dataclass
 class GCStats:
     """What one pass did. ``count``/``max_size``/``mean_size`` describe the
-    kept blobs put before the cut-off (the reference's BlobStats)."""
+    kept blobs put before the cut-off (the reference's BlobStats);
+    ``expired`` counts what each expiry removed, by its kind (``to_dict``
+    spells them ``uploads_expired``, ``s3_uploads_expired``...)."""
 
     started: str = ""
     before: str = ""
     duration: float = 0.0
-    uploads_expired: int = 0
-    s3_uploads_expired: int = 0
+    expired: dict[str, int] = field(default_factory=dict)
     roots: int = 0
     scanned: int = 0
     count: int = 0
@@ -94,60 +88,10 @@ class GCStats:
     dry_run: bool = False
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-
-class Lease:
-    """Holds a catalog lease (default: GC's) and renews it from a heartbeat
-    thread. Other jobs that must not run twice at once (``blobstore check
-    --quarantine``) take one under their own name."""
-
-    def __init__(
-        self, store: Store, ttl: timedelta = timedelta(minutes=2), name: str = ""
-    ) -> None:
-        self._catalog = store.catalog
-        self._ttl = ttl
-        self.name = name or LEASE_NAME
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._stop = threading.Event()
-        self.lost = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name="gc-lease", daemon=True)
-
-    def __enter__(self) -> Lease:
-        if not self._catalog.acquire_lease(self.name, self.holder, self._ttl, utcnow()):
-            what = (
-                "garbage collection"
-                if self.name == LEASE_NAME
-                else f"{self.name!r} job"
-            )
-            raise LeaseHeld(f"another {what} is running (lease held)")
-        self._thread.start()
-        return self
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self._ttl.total_seconds() / 3):
-            try:
-                ok = self._catalog.acquire_lease(
-                    self.name, self.holder, self._ttl, utcnow()
-                )
-            except BlobStoreError as exc:
-                log.warning("%s lease renewal failed: %s", self.name, exc)
-                continue
-            if not ok:
-                self.lost.set()
-                return
-
-    def check(self) -> None:
-        if self.lost.is_set():
-            raise LeaseLost(
-                f"the {self.name} lease was lost (taken by another process); stopped"
-            )
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        if not self.lost.is_set():
-            self._catalog.release_lease(self.name, self.holder)
+        doc = asdict(self)
+        for kind, n in doc.pop("expired").items():
+            doc[f"{kind}_expired"] = n
+        return doc
 
 
 def collect(
@@ -161,7 +105,7 @@ def collect(
     dry_run: bool = False,
     lease_ttl: timedelta = timedelta(minutes=2),
     progress: Progress | None = None,
-    s3_multipart_expiry: timedelta | None = None,
+    expiries: Iterable[Expiry] | None = None,
 ) -> GCStats:
     """Run one GC pass; see the module docstring.
 
@@ -170,9 +114,9 @@ def collect(
     :param ref_sources: external roots; defaults to the store's configured ones.
     :param dry_run: count what would be deleted, delete nothing (uploads that
         would expire are counted too).
-    :param s3_multipart_expiry: also remove S3 multipart uploads started longer
-        ago than this (under the lease, before marking, so their parts are
-        collected like any other garbage).
+    :param expiries: what to expire before marking; defaults to the store's
+        (``Store.gc_expiries``: expired native uploads, plus what was added
+        with ``Store.add_gc_expiry``).
     :raises LeaseHeld: another pass is running.
     :raises RefSourceError: an external ref source failed (nothing deleted).
     """
@@ -183,14 +127,15 @@ def collect(
     )
     tick = progress or (lambda phase, n: None)
     sources = list(store.ref_sources if ref_sources is None else ref_sources)
-    with Lease(store, lease_ttl) as lease:
+    expiring = list(store.gc_expiries if expiries is None else expiries)
+    with Lease(store.catalog, lease_ttl) as lease:
         try:
             # External sources first: one that fails then stops the pass
             # before it has changed anything at all.
             live = _mark_external(sources)
-            _expire_uploads(store, stats, s3_multipart_expiry)
-            tick("uploads", stats.uploads_expired + stats.s3_uploads_expired)
-            _mark(store, live, refs, before, tick)
+            _expire(expiring, stats)
+            tick("uploads", sum(stats.expired.values()))
+            _mark(store, [*store.gc_roots, CallerRefs(refs)], live, before, tick)
             stats.roots = len(live)
             lease.check()
             _sweep(store, live, before, stats, lease, tick)
@@ -206,24 +151,11 @@ def collect(
     return stats
 
 
-def _expire_uploads(store: Store, stats: GCStats, s3_expiry: timedelta | None) -> None:
+def _expire(expiries: list[Expiry], stats: GCStats) -> None:
     now = utcnow()
-    if stats.dry_run:
-        stats.uploads_expired = sum(
-            1 for _ in store.catalog.iter_uploads(expired_before=now)
-        )
-        if s3_expiry is not None:
-            stats.s3_uploads_expired = sum(
-                1
-                for _ in store.catalog.iter_s3_uploads(initiated_before=now - s3_expiry)
-            )
-        return
-    stats.uploads_expired = store.remove_expired_uploads(now)
-    if s3_expiry is not None:
-        from blobstore.s3.objects import ObjectStore
-
-        objects = ObjectStore(store, multipart_expiry=s3_expiry)
-        stats.s3_uploads_expired = objects.remove_stale_uploads(now)
+    for expiry in expiries:
+        done = expiry.count(now) if stats.dry_run else expiry.expire(now)
+        stats.expired[expiry.kind] = stats.expired.get(expiry.kind, 0) + done
 
 
 #: Catalog state keys where the last pass is kept (for /metrics and operators).
@@ -295,29 +227,17 @@ def _mark_external(sources: list[RefSource]) -> _RefSet:
 
 def _mark(
     store: Store,
+    providers: list[RootProvider],
     live: _RefSet,
-    refs: Iterable[str],
     before: datetime,
     tick: Progress,
 ) -> None:
-    catalog = store.catalog
-    for upload in catalog.iter_uploads():
-        live.add(upload.hash, "uploads")
-        for part in upload.parts:
-            if part is not None:
-                live.add(part.hash, "uploads")
-    for _, parts in catalog.iter_s3_uploads():
-        for s3part in parts:
-            live.add(s3part.hash, "s3 uploads")
-    for ref in catalog.iter_refs():
-        live.add(ref.hash, "refs")
-    for obj in catalog.iter_objects():
-        for h in obj.blob_hashes():
-            live.add(h, "s3 objects")
-    for h in refs:
-        live.add(h, "caller")
+    for provider in providers:
+        label = provider.describe()
+        for h in provider.hashes():
+            live.add(h, label)
     tick("mark", len(live))
-    _mark_composites(catalog, live, before)
+    _mark_composites(store.catalog, live, before)
     tick("mark", len(live))
 
 

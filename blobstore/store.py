@@ -43,6 +43,8 @@ from blobstore.backends.healing import no_redundancy
 from blobstore.catalog.base import Catalog
 from blobstore.clock import to_millis
 from blobstore.clock import utcnow
+from blobstore.collector import GCStats
+from blobstore.collector import collect
 from blobstore.errors import BadParams
 from blobstore.errors import BlobNotFound
 from blobstore.errors import BlobStoreError
@@ -74,6 +76,10 @@ from blobstore.records import MultipartIndex
 from blobstore.records import PartInfo
 from blobstore.records import RefRecord
 from blobstore.records import UploadRecord
+from blobstore.roots import ExpiredUploads
+from blobstore.roots import Expiry
+from blobstore.roots import RootProvider
+from blobstore.roots import catalog_roots
 
 __all__ = ["HEAL_LAST_RUN", "PutResult", "Store"]
 
@@ -127,6 +133,10 @@ class Store:
         self.limits = Limits(min_part_size, max_part_size, max_parts)
         self.max_upload_expiry = max_upload_expiry
         self.ref_sources = list(ref_sources)
+        #: What GC keeps (blobstore.roots): the catalog's own roots, always.
+        self.gc_roots: list[RootProvider] = catalog_roots(catalog)
+        #: What GC expires before marking; the GC job adds S3's.
+        self.gc_expiries: list[Expiry] = [ExpiredUploads(self)]
         # Looking up part k+1 costs a catalog read: only worth it when the
         # backend does something with the hint (the read cache does).
         self._prefetches = type(backend).prefetch is not Backend.prefetch
@@ -626,14 +636,22 @@ class Store:
 
     # -- garbage collection ---------------------------------------------------
 
-    def gc(self, refs: Iterable[str] = (), before: datetime | None = None, **kwargs):
+    def add_gc_root(self, provider: RootProvider) -> None:
+        """Keep every blob *provider* names (after the catalog's own roots)."""
+        self.gc_roots.append(provider)
+
+    def add_gc_expiry(self, expiry: Expiry) -> None:
+        """Run *expiry* under the GC lease before each pass marks."""
+        self.gc_expiries.append(expiry)
+
+    def gc(
+        self, refs: Iterable[str] = (), before: datetime | None = None, **kwargs: Any
+    ) -> GCStats:
         """Collect every blob not referenced and put at or before *before*.
 
         See :func:`blobstore.collector.collect` for the options and the
         returned :class:`~blobstore.collector.GCStats`.
         """
-        from blobstore.collector import collect
-
         return collect(self, refs, before if before is not None else utcnow(), **kwargs)
 
 

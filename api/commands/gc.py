@@ -93,9 +93,11 @@ def _run(
     store: Store, grace: timedelta, expiry: timedelta, dry_run: bool
 ) -> tuple[int, dict[str, Any]]:
     from blobstore.clock import utcnow
-    from blobstore.collector import LeaseLost
     from blobstore.errors import BlobStoreError
     from blobstore.errors import LeaseHeld
+    from blobstore.lease import LeaseLost
+    from blobstore.s3.gc import StaleS3Uploads
+    from blobstore.s3.objects import ObjectStore
 
     started = time.monotonic()
     before = utcnow() - grace
@@ -108,12 +110,10 @@ def _run(
             def tick(phase: str, n: int) -> None:
                 bar.set(phase, n, sweep_total if phase == "sweep" else None)
 
-            stats = store.gc(
-                before=before,
-                dry_run=dry_run,
-                progress=tick,
-                s3_multipart_expiry=expiry,
+            store.add_gc_expiry(
+                StaleS3Uploads(ObjectStore(store, multipart_expiry=expiry))
             )
+            stats = store.gc(before=before, dry_run=dry_run, progress=tick)
     except LeaseLost as exc:
         log.error("gc stopped: %s", exc)
         return EXIT_FAILURE, _failure(base, "failed", exc, started)
@@ -175,7 +175,8 @@ def _print_summary(doc: dict[str, Any]) -> None:
         [
             (
                 "uploads expired",
-                f"{doc['uploads_expired']} native, {doc['s3_uploads_expired']} S3",
+                f"{doc.get('uploads_expired', 0)} native, "
+                f"{doc.get('s3_uploads_expired', 0)} S3",
             ),
             ("blobs scanned", doc["scanned"]),
             ("referenced", doc["referenced"]),

@@ -617,13 +617,19 @@ class ObjectStore:
         if not self._catalog.delete_s3_upload(upload_id):
             raise UploadNotFound(f"no upload {upload_id!r} of {bucket}/{key}")
 
+    def count_stale_uploads(self, now: datetime | None = None) -> int:
+        """How many uploads :meth:`remove_stale_uploads` would remove."""
+        return len(self._stale_uploads(now))
+
     def remove_stale_uploads(self, now: datetime | None = None) -> int:
         """Remove every upload started more than ``multipart_expiry`` before
-        *now*; return how many. The GC job calls this before collecting."""
-        cutoff = (now or utcnow()) - self.multipart_expiry
-        stale = [
-            u.id for u, _ in self._catalog.iter_s3_uploads(initiated_before=cutoff)
-        ]
+        *now*; return how many. The GC job does this before collecting
+        (:class:`blobstore.s3.gc.StaleS3Uploads`)."""
+        stale = self._stale_uploads(now)
         return sum(
             1 for upload_id in stale if self._catalog.delete_s3_upload(upload_id)
         )
+
+    def _stale_uploads(self, now: datetime | None) -> list[str]:
+        cutoff = (now or utcnow()) - self.multipart_expiry
+        return [u.id for u, _ in self._catalog.iter_s3_uploads(initiated_before=cutoff)]

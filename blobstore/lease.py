@@ -1,0 +1,97 @@
+"""Catalog leases: one holder at a time across every node, renewed while held.
+
+Garbage collection takes the ``gc`` lease for a whole pass; other jobs that
+must not run twice at once (``blobstore check --quarantine``) take one under
+their own name. A lease lives in the catalog (``acquire_lease`` /
+``release_lease``), so it works across processes and machines; a heartbeat
+thread renews it every third of its time to live, and a holder that misses
+its renewal (paused, partitioned) finds :meth:`Lease.check` failing and stops
+before doing anything more.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from blobstore.clock import utcnow
+from blobstore.errors import BlobStoreError
+from blobstore.errors import LeaseHeld
+
+if TYPE_CHECKING:
+    from blobstore.catalog.base import Catalog
+
+__all__ = ["LEASE_NAME", "Lease", "LeaseLost"]
+
+log = logging.getLogger(__name__)
+
+#: The garbage collector's lease.
+LEASE_NAME = "gc"
+
+
+class LeaseLost(LeaseHeld):
+    """The lease was lost mid-job (another holder took it); the job stopped."""
+
+
+class Lease:
+    """Holds the catalog lease *name* (default: GC's) for a ``with`` block.
+
+    :raises LeaseHeld: on entry, when another holder has it.
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        ttl: timedelta = timedelta(minutes=2),
+        name: str = LEASE_NAME,
+    ) -> None:
+        self._catalog = catalog
+        self._ttl = ttl
+        self.name = name
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._stop = threading.Event()
+        self.lost = threading.Event()
+        self._thread = threading.Thread(
+            target=self._beat, name=f"{name}-lease", daemon=True
+        )
+
+    def __enter__(self) -> Lease:
+        if not self._catalog.acquire_lease(self.name, self.holder, self._ttl, utcnow()):
+            what = f"{self.name!r} job"
+            if self.name == LEASE_NAME:
+                what = "garbage collection"
+            raise LeaseHeld(f"another {what} is running (lease held)")
+        self._thread.start()
+        return self
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._ttl.total_seconds() / 3):
+            try:
+                ok = self._catalog.acquire_lease(
+                    self.name, self.holder, self._ttl, utcnow()
+                )
+            except BlobStoreError as exc:
+                # Keep trying: the lease is still ours until its ttl runs out.
+                log.warning("%s lease renewal failed: %s", self.name, exc)
+                continue
+            if not ok:
+                self.lost.set()
+                return
+
+    def check(self) -> None:
+        """:raises LeaseLost: the lease was taken by another holder."""
+        if self.lost.is_set():
+            raise LeaseLost(
+                f"the {self.name} lease was lost (taken by another process); stopped"
+            )
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        if not self.lost.is_set():
+            self._catalog.release_lease(self.name, self.holder)
