@@ -261,9 +261,9 @@ def _heal(
     kind: str | None,
     detail: str,
 ) -> tuple[str | None, str]:
-    assert record.name is not None
+    name = record.object_name()
     try:
-        healed = store.backend.heal(record.name)  # type: ignore[attr-defined]
+        healed = store.backend.heal(name)  # type: ignore[attr-defined]
     except BlobStoreError as exc:
         log.warning("cannot heal blob %s: %s", record.hash, exc)
         return kind, detail
@@ -294,8 +294,7 @@ def _find_composites(store: Store, report: CheckReport) -> None:
     too), so an operator knows which objects a bad part breaks."""
     parents: dict[str, set[str]] = {}
     for comp in store.catalog.iter_composites():
-        assert comp.index is not None
-        for part in comp.index.hashes:
+        for part in comp.parts().hashes:
             parents.setdefault(part, set()).add(comp.hash)
     for problem in report.problems:
         found: set[str] = set()

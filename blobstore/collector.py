@@ -252,8 +252,7 @@ def _mark_composites(catalog, live: _RefSet, before: datetime) -> None:
         changed = False
         for h, comp in list(pending.items()):
             if h in live or comp.put_time > before:
-                assert comp.index is not None
-                for part in comp.index.hashes:
+                for part in comp.parts().hashes:
                     live.add(part, "composites")
                 del pending[h]
                 changed = True

@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from blobstore.errors import BadParams
+from blobstore.errors import BlobStoreError
 from blobstore.errors import HashMismatch
 from blobstore.errors import SizeMismatch
 
@@ -140,6 +141,15 @@ class VerifyingReader(io.RawIOBase):
         self._readinto = getattr(stream, "readinto", None)
         self.hash: str | None = None
         self.md5: str | None = None
+
+    def result(self) -> str:
+        """The content's SHA-384, once every byte was read and checked.
+
+        :raises BlobStoreError: read not finished (a bug in the caller).
+        """
+        if self.hash is None:
+            raise BlobStoreError("the content's hash was asked before it was all read")
+        return self.hash
 
     @property
     def size(self) -> int:

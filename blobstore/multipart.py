@@ -93,9 +93,7 @@ def check_parts(limits: Limits, parts: Sequence[PartInfo | None]) -> None:
             )
         if i == 0:
             want = 0
-        elif parts[i - 1] is not None:
-            prev = parts[i - 1]
-            assert prev is not None
+        elif (prev := parts[i - 1]) is not None:
             want = prev.offset + prev.size
         else:
             continue

@@ -88,8 +88,8 @@ class ReadAhead(io.RawIOBase):
         self._current = self._current[n:]
         if not len(self._current):
             self._current = None
-            assert self._current_buf is not None
-            self._free.put(self._current_buf)
+            if self._current_buf is not None:  # always set with _current
+                self._free.put(self._current_buf)
             self._current_buf = None
         return n
 

@@ -17,6 +17,7 @@ import itertools
 from collections.abc import Callable
 from typing import BinaryIO
 
+from blobstore.errors import BlobStoreError
 from blobstore.errors import Corrupt
 from blobstore.records import MultipartIndex
 
@@ -134,7 +135,8 @@ class CompositeReader(io.RawIOBase):
             if self._prefetch is not None and n + 1 < len(self._index):
                 self._prefetch(self._index.hashes[n + 1])
         part = self._part
-        assert part is not None
+        if part is None:  # set just above whenever the part changes
+            raise BlobStoreError(f"composite reader lost its part {n}")
         if part.tell() != pos - start:
             part.seek(pos - start)
         return part, self._ends[n] - pos

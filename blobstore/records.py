@@ -79,6 +79,24 @@ class BlobRecord:
     def is_composite(self) -> bool:
         return self.index is not None
 
+    def object_name(self) -> str:
+        """The backend object of a plain blob.
+
+        :raises Corrupt: the record has no object (a composite, or damaged).
+        """
+        if self.name is None:
+            raise Corrupt(f"blob {self.hash} has no backend object of its own")
+        return self.name
+
+    def parts(self) -> MultipartIndex:
+        """The part index of a composite blob.
+
+        :raises Corrupt: the record has no index (a plain blob, or damaged).
+        """
+        if self.index is None:
+            raise Corrupt(f"blob {self.hash} is not a composite (no part index)")
+        return self.index
+
 
 @dataclass(frozen=True, slots=True)
 class BlobTotals:

@@ -200,8 +200,7 @@ class Store:
         finally:
             if feed is not reader:
                 feed.close()
-        assert reader.hash is not None
-        created = self._record(BlobRecord(reader.hash, reader.size, now, name))
+        created = self._record(BlobRecord(reader.result(), reader.size, now, name))
         return PutResult(reader.hash, reader.size, created, reader.md5)
 
     def _record(self, record: BlobRecord) -> bool:
@@ -259,9 +258,8 @@ class Store:
         record = self.stat(hash)
         if record.index is not None:
             return self._open_index(record.index, hash)
-        assert record.name is not None
         try:
-            stream, size = self.backend.open_blob(record.name, hash)
+            stream, size = self.backend.open_blob(record.object_name(), hash)
         except BlobNotFound:
             raise BlobNotFound(f"blob {hash} not found") from None
         return BlobReader(stream, size, hash)
@@ -442,8 +440,7 @@ class Store:
         with self._open_index(index, None) as reader:
             verifier = VerifyingReader(reader, index.size)
             verifier.drain()
-        assert verifier.hash is not None
-        return verifier.hash
+        return verifier.result()
 
     def _record_composite(self, hash: str, index: MultipartIndex) -> None:
         now = utcnow()
@@ -608,8 +605,7 @@ class Store:
             if record.name is not None:
                 objects.append((record.hash, record.name))
                 continue
-            assert record.index is not None
-            for part in record.index.hashes:
+            for part in record.parts().hashes:
                 if part in seen:
                     continue
                 seen.add(part)

@@ -119,7 +119,8 @@ class UploadPart:
         offset = int_param(req, "offset")
         body = req.context.body = request_body(req, self._max_body, require_length=True)
         size = req.content_length
-        assert size is not None  # request_body required it
+        if size is None:  # request_body has refused it already; never reached
+            raise BadParams("a part needs a Content-Length")
         stored = self._store.put_part(id, part, body, size, hash, offset)
         resp.media = {"part": part, "hash": hash, "size": size, "stored": stored}
 

@@ -35,6 +35,8 @@ from urllib.parse import unquote_to_bytes
 import falcon
 
 from blobstore import units
+from blobstore.errors import InvalidBucketName
+from blobstore.errors import InvalidKey
 from blobstore.records import BucketRecord
 from blobstore.s3.objects import DEFAULT_MULTIPART_EXPIRY
 from blobstore.s3.objects import ObjectStore
@@ -178,12 +180,14 @@ class Context:
 
     @property
     def bucket(self) -> str:
-        assert self.target.bucket is not None
+        if self.target.bucket is None:  # the router sends only bucket requests
+            raise InvalidBucketName("this request names no bucket")
         return self.target.bucket
 
     @property
     def key(self) -> str:
-        assert self.target.key is not None
+        if self.target.key is None:  # the router sends only object requests
+            raise InvalidKey("this request names no key")
         return self.target.key
 
     @property

@@ -53,7 +53,8 @@ __all__ = ["BLOCK_SIZE", "Entry", "Layout", "Meta"]
 BLOCK_SIZE = 256 * 1024
 
 _META_VERSION = 1
-assert array.array("I").itemsize == 4
+if array.array("I").itemsize != 4:  # the CRC sidecar is 32-bit entries
+    raise ImportError("the read cache needs a platform with 4-byte unsigned ints")
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,15 +53,17 @@ class Writeback:
         self._window = window
         self._written = 0
         self._started = 0  # bytes already handed to writeback
-        self.enabled = _sync_file_range is not None
+        self._sync = _sync_file_range
+        self.enabled = self._sync is not None
 
     def wrote(self, n: int) -> None:
         self._written += n
-        if not self.enabled or self._written - self._started < self._window:
+        if self._sync is None or not self.enabled:
             return
-        assert _sync_file_range is not None
+        if self._written - self._started < self._window:
+            return
         length = self._written - self._started
-        if _sync_file_range(self._fd, self._started, length, _SYNC_FILE_RANGE_WRITE):
+        if self._sync(self._fd, self._started, length, _SYNC_FILE_RANGE_WRITE):
             # Unsupported here (or a file system that refuses it): stop
             # asking; the fsync at the end still writes everything.
             self.enabled = False

@@ -37,6 +37,7 @@ from blobstore.backends.erasure.meta import HEADER_SIZE
 from blobstore.backends.erasure.meta import ShardMeta
 from blobstore.backends.erasure.meta import checksum
 from blobstore.backends.erasure.writeback import Writeback
+from blobstore.errors import BlobStoreError
 from blobstore.errors import InsufficientStorage
 from blobstore.errors import WriteQuorumError
 from blobstore.hashing import Readable
@@ -125,7 +126,8 @@ class ShardSink:
         else:
             if fsync:
                 tmpfiles.fsync_dir(fan.parent)
-        assert self._tmp is not None and self._meta_tmp is not None
+        if self._tmp is None or self._meta_tmp is None:
+            raise BlobStoreError(f"shard writer on {self.drive} committed twice")
         os.replace(self._meta_tmp, self.drive.meta_path(name))
         self._meta_tmp = None
         self._placed.append(self.drive.meta_path(name))
