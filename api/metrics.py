@@ -34,7 +34,6 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from blobstore import Store
-from blobstore.backends.cache import metrics as cache_metrics
 from blobstore.errors import BlobStoreError
 from blobstore.jobs import job_states
 
@@ -257,6 +256,7 @@ class Metrics:
     as in tests, never collide in the global one)."""
 
     def __init__(self, store: Store) -> None:
+        self._store = store
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "blobstore_http_requests",
@@ -286,7 +286,8 @@ class Metrics:
         self._store_collector = StoreCollector(store)
         if multiprocess_dir() is None:
             self.registry.register(self._store_collector)
-            self.registry.register(cache_metrics.collector())
+            for collector in store.metric_collectors():
+                self.registry.register(collector)
 
     def exposition(self) -> bytes:
         """The text format of every metric, across workers when there are several."""
@@ -296,7 +297,8 @@ class Metrics:
         multiprocess.MultiProcessCollector(registry)
         registry.register(self._store_collector)
         # Cache counters are in the multiprocess files; its gauges are not.
-        registry.register(cache_metrics.collector(include_counters=False))
+        for collector in self._store.metric_collectors(include_counters=False):
+            registry.register(collector)
         return generate_latest(registry)
 
 

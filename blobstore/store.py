@@ -295,6 +295,16 @@ class Store:
         """The backend's own figures (capacity, drive health), for operators."""
         return self.backend.stats()
 
+    def metric_collectors(self, *, include_counters: bool = True) -> list[Any]:
+        """The backend's own Prometheus collectors (the read cache's)."""
+        return self.backend.metric_collectors(include_counters=include_counters)
+
+    def purge_trash(self) -> int:
+        """Empty the backend's trash now (erasure moves removed objects there
+        and purges them in the background, which a short-lived process would
+        not wait for); return how many entries went."""
+        return self.backend.purge_trash()
+
     def check(self) -> None:
         """Raise :class:`~blobstore.errors.Unavailable` unless both the catalog
         and the backend can be reached (a readiness probe)."""
@@ -486,6 +496,13 @@ class Store:
             return
         if self.catalog.get_upload(upload_id) is not None:
             raise UploadInUse(f"upload {upload_id!r} was claimed while being removed")
+
+    def list_uploads(
+        self, expired_before: datetime | None = None
+    ) -> list[UploadRecord]:
+        """Every native upload (only those expiring before *expired_before*
+        when given), for operators."""
+        return list(self.catalog.iter_uploads(expired_before=expired_before))
 
     def remove_expired_uploads(self, now: datetime | None = None) -> int:
         """Remove every upload that expired before *now*; return how many."""

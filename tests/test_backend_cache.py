@@ -20,6 +20,8 @@ from blobstore import Store
 from blobstore.backends.cache import CacheBackend
 from blobstore.backends.cache.layout import Layout
 from blobstore.backends.cache.layout import Meta
+from blobstore.backends.local import LocalBackend
+from blobstore.backends.memory import MemoryBackend
 from blobstore.catalog.sqlite import SQLiteCatalog
 from blobstore.errors import BlobNotFound
 from blobstore.errors import Corrupt
@@ -730,3 +732,26 @@ def test_swift_outage_cached_blobs_still_read_through_the_store(request, tmp_pat
                 store.put(io.BytesIO(b"new"))
     finally:
         store.close()
+
+
+def test_purge_trash_reaches_the_remote_through_the_cache(tmp_path):
+    """`blobstore gc` empties the erasure trash through whatever wraps it."""
+
+    class Remote(LocalBackend):
+        purges = 0
+
+        def purge_trash(self) -> int:
+            Remote.purges += 1
+            return super().purge_trash() + 7
+
+    cache = make_cache(Remote(tmp_path / "remote", fsync=False), tmp_path / "cache")
+    try:
+        assert cache.purge_trash() >= 7
+        assert Remote.purges == 1
+    finally:
+        cache.close()
+
+
+def test_the_cache_offers_its_metric_collectors(cache):
+    assert len(cache.metric_collectors()) == 1
+    assert MemoryBackend().metric_collectors() == []

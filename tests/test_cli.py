@@ -65,3 +65,29 @@ def test_malloc_tunables_keep_what_the_user_set():
         f"glibc.malloc.trim_threshold={MALLOC_TUNABLES['glibc.malloc.trim_threshold']}",
     ]
     assert with_malloc_tunables(with_malloc_tunables(None)) == ours
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        ("ConfigError", 2),
+        ("BadParams", 2),
+        ("HashMismatch", 2),
+        ("LeaseHeld", 75),
+        ("Unavailable", 1),
+        ("Corrupt", 1),
+        ("BlobNotFound", 1),
+    ],
+)
+def test_one_table_maps_domain_errors_to_exit_statuses(error, code):
+    from blobstore import errors
+    from blobstore_api.commands import exit_code
+
+    assert exit_code(getattr(errors, error)("x")) == code
+
+
+def test_a_lost_lease_is_a_failure_not_busy():
+    from blobstore.lease import LeaseLost
+    from blobstore_api.commands import exit_code
+
+    assert exit_code(LeaseLost("x")) == 1

@@ -20,8 +20,11 @@ Import heavy modules inside the command function, not at the top: every
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import sys
 from collections.abc import Callable
+from collections.abc import Iterator
 from collections.abc import Mapping
 from typing import Any
 from typing import NoReturn
@@ -30,13 +33,62 @@ import click
 
 from blobstore.config import Settings
 from blobstore.config import load_settings
+from blobstore.errors import BadParams
+from blobstore.errors import BlobStoreError
 from blobstore.errors import ConfigError
+from blobstore.errors import LeaseHeld
+from blobstore.lease import LeaseLost
 
-__all__ = ["EXIT_CONFIG", "EXIT_FAILURE", "config_options", "fail", "settings_or_exit"]
+__all__ = [
+    "EXIT_CODES",
+    "EXIT_CONFIG",
+    "EXIT_FAILURE",
+    "EXIT_TEMPFAIL",
+    "config_options",
+    "exit_code",
+    "fail",
+    "failing_as",
+    "settings_or_exit",
+]
+
+log = logging.getLogger(__name__)
 
 EXIT_FAILURE = 1
 #: Bad usage or a bad configuration (click uses 2 for usage errors too).
 EXIT_CONFIG = 2
+#: Try again later: another job holds the lease (sysexits' EX_TEMPFAIL).
+EXIT_TEMPFAIL = 75
+
+#: Domain errors to exit statuses, the CLI's one table (as api/errors.py is
+#: HTTP's): the first class that matches wins, so subclasses come first.
+EXIT_CODES: tuple[tuple[type[BlobStoreError], int], ...] = (
+    (ConfigError, EXIT_CONFIG),
+    (BadParams, EXIT_CONFIG),
+    (LeaseLost, EXIT_FAILURE),  # the job started, then stopped halfway
+    (LeaseHeld, EXIT_TEMPFAIL),
+    (BlobStoreError, EXIT_FAILURE),
+)
+
+
+def exit_code(exc: BlobStoreError) -> int:
+    """The exit status of a command that failed with *exc* (:data:`EXIT_CODES`)."""
+    return next(code for cls, code in EXIT_CODES if isinstance(exc, cls))
+
+
+@contextlib.contextmanager
+def failing_as(what: str) -> Iterator[None]:
+    """Exit on a domain error raised in the block, with its status from
+    :data:`EXIT_CODES` and one line: ``blobstore: <what>: <error>`` for a
+    failure, the error alone for a bad request or a busy lease (they say
+    what to change or that it is already running)."""
+    try:
+        yield
+    except BlobStoreError as exc:
+        code = exit_code(exc)
+        if code == EXIT_FAILURE:
+            log.error("%s: %s", what, exc)
+            fail(f"{what}: {exc}", code)
+        fail(str(exc), code)
 
 
 def config_options(command: Callable[..., Any]) -> Callable[..., Any]:

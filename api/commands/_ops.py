@@ -28,14 +28,11 @@ import click
 
 from blobstore import Store
 from blobstore.config import Settings
-from blobstore.errors import ConfigError
-from blobstore.errors import Unavailable
 from blobstore_api.commands import EXIT_CONFIG
-from blobstore_api.commands import EXIT_FAILURE
 from blobstore_api.commands import fail
+from blobstore_api.commands import failing_as
 
 __all__ = [
-    "EXIT_TEMPFAIL",
     "ProgressBar",
     "command_logging",
     "emit",
@@ -48,9 +45,6 @@ __all__ = [
     "s3_multipart_expiry",
     "table",
 ]
-
-#: sysexits.h EX_TEMPFAIL: try again later (another run holds the lease).
-EXIT_TEMPFAIL = 75
 
 TEXT_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"
 TEXT_DATEFMT = "%Y-%m-%d %H:%M:%S %z"
@@ -135,12 +129,8 @@ def open_store(settings: Settings) -> Store:
     catalog refuses, 1 for storage that cannot be reached."""
     from blobstore.config import build_store
 
-    try:
+    with failing_as("cannot open the store"):
         return build_store(settings)
-    except ConfigError as exc:
-        fail(str(exc), EXIT_CONFIG)
-    except Unavailable as exc:
-        fail(f"cannot open the store: {exc}", EXIT_FAILURE)
 
 
 def s3_multipart_expiry(settings: Settings) -> timedelta:

@@ -10,12 +10,10 @@ from typing import Any
 
 import click
 
-from blobstore_api.commands import EXIT_CONFIG
 from blobstore_api.commands import EXIT_FAILURE
 from blobstore_api.commands import config_options
-from blobstore_api.commands import fail
+from blobstore_api.commands import failing_as
 from blobstore_api.commands import settings_or_exit
-from blobstore_api.commands._ops import EXIT_TEMPFAIL
 from blobstore_api.commands._ops import ProgressBar
 from blobstore_api.commands._ops import command_logging
 from blobstore_api.commands._ops import emit
@@ -57,28 +55,18 @@ def check(
     quarantining check is running.
     """
     from blobstore.checker import check as run_check
-    from blobstore.errors import BadParams
-    from blobstore.errors import BlobStoreError
-    from blobstore.errors import LeaseHeld
 
     settings = settings_or_exit(config, data_dir)
     with command_logging(log_format):
         store = open_store(settings)
         try:
-            with ProgressBar() as bar:
+            with failing_as("check failed"), ProgressBar() as bar:
                 report = run_check(
                     store,
                     blob_hash,
                     quarantine=quarantine,
                     progress=lambda r, h: bar.set("check", r.checked, r.total),
                 )
-        except BadParams as exc:
-            fail(str(exc), EXIT_CONFIG)
-        except LeaseHeld as exc:
-            fail(str(exc), EXIT_TEMPFAIL)
-        except BlobStoreError as exc:
-            log.error("check failed: %s", exc)
-            fail(f"check failed: {exc}", EXIT_FAILURE)
         finally:
             store.close()
     doc = report.to_dict()

@@ -20,9 +20,10 @@ from typing import Any
 import click
 
 from blobstore_api.commands import EXIT_FAILURE
+from blobstore_api.commands import EXIT_TEMPFAIL
 from blobstore_api.commands import config_options
+from blobstore_api.commands import exit_code
 from blobstore_api.commands import settings_or_exit
-from blobstore_api.commands._ops import EXIT_TEMPFAIL
 from blobstore_api.commands._ops import ProgressBar
 from blobstore_api.commands._ops import command_logging
 from blobstore_api.commands._ops import emit
@@ -94,8 +95,6 @@ def _run(
 ) -> tuple[int, dict[str, Any]]:
     from blobstore.clock import utcnow
     from blobstore.errors import BlobStoreError
-    from blobstore.errors import LeaseHeld
-    from blobstore.lease import LeaseLost
     from blobstore.s3.gc import StaleS3Uploads
     from blobstore.s3.objects import ObjectStore
 
@@ -114,15 +113,13 @@ def _run(
                 StaleS3Uploads(ObjectStore(store, multipart_expiry=expiry))
             )
             stats = store.gc(before=before, dry_run=dry_run, progress=tick)
-    except LeaseLost as exc:
-        log.error("gc stopped: %s", exc)
-        return EXIT_FAILURE, _failure(base, "failed", exc, started)
-    except LeaseHeld as exc:
-        log.info("gc not run: %s", exc)
-        return EXIT_TEMPFAIL, _failure(base, "busy", exc, started)
     except BlobStoreError as exc:
+        code = exit_code(exc)
+        if code == EXIT_TEMPFAIL:
+            log.info("gc not run: %s", exc)
+            return code, _failure(base, "busy", exc, started)
         log.error("gc failed: %s", exc)
-        return EXIT_FAILURE, _failure(base, "failed", exc, started)
+        return code, _failure(base, "failed", exc, started)
     except Exception as exc:  # unexpected: keep the traceback in the log
         log.exception("gc failed")
         return EXIT_FAILURE, _failure(base, "failed", exc, started)
@@ -143,11 +140,8 @@ def _purge_trash(store: Store) -> None:
     background, which a short-lived process would not wait for)."""
     from blobstore.errors import BlobStoreError
 
-    purge = getattr(store.backend, "purge_trash", None)
-    if purge is None:
-        return
     try:
-        purged = purge()
+        purged = store.purge_trash()
     except (BlobStoreError, OSError) as exc:  # the service's purger retries
         log.warning("cannot empty the backend's trash: %s", exc)
     else:

@@ -18,10 +18,9 @@ from typing import Any
 
 import click
 
-from blobstore_api.commands import EXIT_CONFIG
 from blobstore_api.commands import EXIT_FAILURE
 from blobstore_api.commands import config_options
-from blobstore_api.commands import fail
+from blobstore_api.commands import failing_as
 from blobstore_api.commands import settings_or_exit
 from blobstore_api.commands._ops import ProgressBar
 from blobstore_api.commands._ops import command_logging
@@ -54,8 +53,6 @@ def heal(
     """
     import time
 
-    from blobstore.errors import BadParams
-    from blobstore.errors import BlobStoreError
     from blobstore.jobs import heal_summary
 
     settings = settings_or_exit(config, data_dir)
@@ -63,17 +60,13 @@ def heal(
         store = open_store(settings)
         try:
             started = time.monotonic()
-            with ProgressBar() as bar:
-                report = store.heal(
-                    blob_hash,
-                    progress=lambda r, name: bar.set("heal", r.scanned, r.total),
-                )
-            doc = heal_summary(store, report, time.monotonic() - started)
-        except BadParams as exc:
-            fail(str(exc), EXIT_CONFIG)
-        except BlobStoreError as exc:
-            log.error("heal failed: %s", exc)
-            fail(f"heal failed: {exc}", EXIT_FAILURE)
+            with failing_as("heal failed"):
+                with ProgressBar() as bar:
+                    report = store.heal(
+                        blob_hash,
+                        progress=lambda r, name: bar.set("heal", r.scanned, r.total),
+                    )
+                doc = heal_summary(store, report, time.monotonic() - started)
         finally:
             store.close()
     if as_json:

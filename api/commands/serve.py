@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import click
 
-from blobstore.errors import ConfigError
-from blobstore.errors import Unavailable
-from blobstore_api.commands import EXIT_CONFIG
 from blobstore_api.commands import config_options
-from blobstore_api.commands import fail
+from blobstore_api.commands import failing_as
 from blobstore_api.commands import settings_or_exit
 
 __all__ = ["register", "serve"]
@@ -37,12 +34,8 @@ def serve(
     settings = settings_or_exit(config, data_dir, overrides)
     from blobstore_api import server
 
-    try:
+    with failing_as("cannot start"):
         server.serve(settings)
-    except ConfigError as exc:
-        fail(str(exc), EXIT_CONFIG)
-    except Unavailable as exc:
-        fail(f"cannot start: {exc}")
 
 
 def register(group: click.Group) -> None:

@@ -11,9 +11,8 @@ from typing import Any
 
 import click
 
-from blobstore_api.commands import EXIT_FAILURE
 from blobstore_api.commands import config_options
-from blobstore_api.commands import fail
+from blobstore_api.commands import failing_as
 from blobstore_api.commands import settings_or_exit
 from blobstore_api.commands._ops import command_logging
 from blobstore_api.commands._ops import emit
@@ -33,23 +32,21 @@ def stats(
 ) -> None:
     """Blob counts, backend figures and drive health, and the last GC, heal
     and check runs. Exit status 1 if the store cannot be read."""
-    from blobstore.errors import BlobStoreError
     from blobstore.jobs import job_states
 
     settings = settings_or_exit(config, data_dir)
     with command_logging(log_format):
         store = open_store(settings)
         try:
-            totals = store.stats()
-            doc = {
-                "blobs": totals.blobs,
-                "bytes": totals.bytes,
-                "composites": totals.composites,
-                "backend": store.backend_stats(),
-                **job_states(store),
-            }
-        except BlobStoreError as exc:
-            fail(f"cannot read the store: {exc}", EXIT_FAILURE)
+            with failing_as("cannot read the store"):
+                totals = store.stats()
+                doc = {
+                    "blobs": totals.blobs,
+                    "bytes": totals.bytes,
+                    "composites": totals.composites,
+                    "backend": store.backend_stats(),
+                    **job_states(store),
+                }
         finally:
             store.close()
     if as_json:

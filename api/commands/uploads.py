@@ -12,9 +12,8 @@ from typing import Any
 
 import click
 
-from blobstore_api.commands import EXIT_FAILURE
 from blobstore_api.commands import config_options
-from blobstore_api.commands import fail
+from blobstore_api.commands import failing_as
 from blobstore_api.commands import settings_or_exit
 from blobstore_api.commands._ops import command_logging
 from blobstore_api.commands._ops import emit
@@ -48,7 +47,7 @@ def list_uploads(
 ) -> None:
     """List multipart uploads (native and S3)."""
     from blobstore.clock import utcnow
-    from blobstore.errors import BlobStoreError
+    from blobstore.s3.objects import ObjectStore
 
     settings = settings_or_exit(config, data_dir)
     expiry = s3_multipart_expiry(settings)
@@ -56,20 +55,17 @@ def list_uploads(
         store = open_store(settings)
         try:
             now = utcnow()
-            native = [
-                _native(u, now)
-                for u in store.catalog.iter_uploads(
-                    expired_before=now if expired else None
-                )
-            ]
-            s3 = [
-                _s3(u, parts, now, expiry)
-                for u, parts in store.catalog.iter_s3_uploads(
-                    initiated_before=now - expiry if expired else None
-                )
-            ]
-        except BlobStoreError as exc:
-            fail(f"cannot list uploads: {exc}", EXIT_FAILURE)
+            objects = ObjectStore(store, multipart_expiry=expiry)
+            with failing_as("cannot list uploads"):
+                native = [
+                    _native(u, now)
+                    for u in store.list_uploads(expired_before=now if expired else None)
+                ]
+                stale_at = now if expired else None
+                s3 = [
+                    _s3(u, parts, now, expiry)
+                    for u, parts in objects.all_uploads(stale_at=stale_at)
+                ]
         finally:
             store.close()
     if as_json:
@@ -128,7 +124,6 @@ def remove_expired(
 ) -> None:
     """Remove expired native uploads and stale S3 multipart uploads."""
     from blobstore.clock import utcnow
-    from blobstore.errors import BlobStoreError
     from blobstore.s3.objects import ObjectStore
 
     settings = settings_or_exit(config, data_dir)
@@ -137,10 +132,10 @@ def remove_expired(
         store = open_store(settings)
         try:
             now = utcnow()
-            native = store.remove_expired_uploads(now)
-            s3 = ObjectStore(store, multipart_expiry=expiry).remove_stale_uploads(now)
-        except BlobStoreError as exc:
-            fail(f"cannot remove uploads: {exc}", EXIT_FAILURE)
+            with failing_as("cannot remove uploads"):
+                native = store.remove_expired_uploads(now)
+                objects = ObjectStore(store, multipart_expiry=expiry)
+                s3 = objects.remove_stale_uploads(now)
         finally:
             store.close()
     if as_json:

@@ -157,5 +157,17 @@ class Backend(abc.ABC):
         """
         raise no_redundancy(self)
 
+    def purge_trash(self) -> int:
+        """Empty any trash of removed objects now (and sweep crashed writes'
+        temp files); return how many entries went. A backend that removes at
+        once has none: 0."""
+        return 0
+
+    def metric_collectors(self, *, include_counters: bool = True) -> list[Any]:
+        """Prometheus collectors of the backend's own figures (the read cache
+        has some); none by default. *include_counters* False leaves out the
+        counters a multiprocess server already gathers from its files."""
+        return []
+
     def close(self) -> None:  # noqa: B027 - optional hook, no-op by default
         """Release connections and files."""

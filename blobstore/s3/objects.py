@@ -617,6 +617,14 @@ class ObjectStore:
         if not self._catalog.delete_s3_upload(upload_id):
             raise UploadNotFound(f"no upload {upload_id!r} of {bucket}/{key}")
 
+    def all_uploads(
+        self, *, stale_at: datetime | None = None
+    ) -> list[tuple[S3UploadRecord, list[S3PartRecord]]]:
+        """Every multipart upload in every bucket with its parts (only the
+        stale ones at *stale_at* when given), for operators."""
+        cutoff = None if stale_at is None else stale_at - self.multipart_expiry
+        return list(self._catalog.iter_s3_uploads(initiated_before=cutoff))
+
     def count_stale_uploads(self, now: datetime | None = None) -> int:
         """How many uploads :meth:`remove_stale_uploads` would remove."""
         return len(self._stale_uploads(now))

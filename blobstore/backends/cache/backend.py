@@ -177,6 +177,15 @@ class CacheBackend(Backend):
     def stats(self) -> dict[str, Any]:
         return {**self.remote.stats(), "cache": self.cache_stats()}
 
+    def purge_trash(self) -> int:
+        return self.remote.purge_trash()  # the cache itself evicts, no trash
+
+    def metric_collectors(self, *, include_counters: bool = True) -> list[Any]:
+        return [
+            *self.remote.metric_collectors(include_counters=include_counters),
+            metrics.collector(include_counters=include_counters),
+        ]
+
     def prefetch(self, name: str, hash: str | None = None) -> None:
         try:
             check_name(name)
