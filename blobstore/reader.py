@@ -20,22 +20,9 @@ from typing import BinaryIO
 from blobstore.errors import BlobStoreError
 from blobstore.errors import Corrupt
 from blobstore.records import MultipartIndex
+from blobstore.seeking import seek_position
 
 __all__ = ["BlobReader", "CompositeReader", "Window"]
-
-
-def _new_position(pos: int, size: int, offset: int, whence: int) -> int:
-    if whence == io.SEEK_SET:
-        new = offset
-    elif whence == io.SEEK_CUR:
-        new = pos + offset
-    elif whence == io.SEEK_END:
-        new = size + offset
-    else:
-        raise ValueError(f"invalid whence {whence!r}")
-    if new < 0:
-        raise ValueError(f"negative seek position {new}")
-    return new
 
 
 class BlobReader(io.RawIOBase):
@@ -68,7 +55,7 @@ class BlobReader(io.RawIOBase):
         return self._stream.read(size)
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        new = _new_position(self._stream.tell(), self.size, offset, whence)
+        new = seek_position(self._stream.tell(), self.size, offset, whence)
         return self._stream.seek(new)
 
     def tell(self) -> int:
@@ -118,7 +105,7 @@ class CompositeReader(io.RawIOBase):
         return True
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        self._pos = _new_position(self._pos, self.size, offset, whence)
+        self._pos = seek_position(self._pos, self.size, offset, whence)
         return self._pos  # lazy: the part is found on the next read
 
     def tell(self) -> int:

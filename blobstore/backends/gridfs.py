@@ -78,6 +78,7 @@ from blobstore.errors import BadParams
 from blobstore.errors import BlobNotFound
 from blobstore.errors import Unavailable
 from blobstore.hashing import Readable
+from blobstore.seeking import seek_position
 
 if TYPE_CHECKING:
     from pymongo.collection import Collection
@@ -350,17 +351,7 @@ class GridFSReader(io.RawIOBase):
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         self._check_closed()
-        if whence == io.SEEK_SET:
-            new = offset
-        elif whence == io.SEEK_CUR:
-            new = self._out.tell() + offset
-        elif whence == io.SEEK_END:
-            new = self.size + offset
-        else:
-            raise ValueError(f"invalid whence {whence!r}")
-        if new < 0:
-            raise ValueError(f"negative seek position {new}")
-        # Past the end is allowed (io semantics): reads there return b"".
+        new = seek_position(self._out.tell(), self.size, offset, whence)
         return self._out.seek(new)
 
     def tell(self) -> int:

@@ -58,13 +58,13 @@ from pymongo.errors import WTimeoutError
 
 from blobstore.catalog.base import Catalog
 from blobstore.catalog.guard import guard_public_methods
-from blobstore.catalog.keys import prefix_upper_bound
 from blobstore.clock import to_millis
 from blobstore.clock import utcnow
 from blobstore.errors import BadParams
 from blobstore.errors import Conflict
 from blobstore.errors import Corrupt
 from blobstore.errors import Unavailable
+from blobstore.keys import prefix_upper_bound
 from blobstore.records import BlobRecord
 from blobstore.records import BlobTotals
 from blobstore.records import BucketRecord

@@ -31,9 +31,9 @@ from typing import Any
 
 from blobstore.catalog.base import Catalog
 from blobstore.catalog.guard import guard_public_methods
-from blobstore.catalog.keys import prefix_upper_bound
 from blobstore.errors import Conflict
 from blobstore.errors import Unavailable
+from blobstore.keys import prefix_upper_bound
 from blobstore.records import BlobRecord
 from blobstore.records import BlobTotals
 from blobstore.records import BucketRecord
@@ -187,14 +187,6 @@ def _index(text: str | None) -> MultipartIndex | None:
         return None
     d = json.loads(text)
     return MultipartIndex(tuple(d["hashes"]), tuple(d["sizes"]))
-
-
-def _key_upper_bound(prefix: bytes) -> bytes | None:
-    """The smallest byte string greater than every string starting with *prefix*."""
-    stripped = prefix.rstrip(b"\xff")
-    if not stripped:
-        return None
-    return stripped[:-1] + bytes([stripped[-1] + 1])
 
 
 # What "the database is busy or unreachable" looks like from sqlite3: the
@@ -674,10 +666,10 @@ class SQLiteCatalog(Catalog):
         op = ">" if start_after and start_after.encode() >= prefix.encode() else ">="
         sql = f"SELECT {self._OBJ_COLS} FROM objects WHERE bucket = ? AND key {op} ?"
         args: list[Any] = [bucket, low]
-        upper = _key_upper_bound(prefix.encode())
-        if prefix and upper is not None:
+        upper = prefix_upper_bound(prefix)
+        if upper is not None:  # keys are stored as UTF-8 bytes: same order
             sql += " AND key < ?"
-            args.append(upper)
+            args.append(upper.encode())
         sql += " ORDER BY key LIMIT ?"
         args.append(limit)
         return [self._object(r) for r in self._db.execute(sql, args).fetchall()]
@@ -791,10 +783,10 @@ class SQLiteCatalog(Catalog):
         if prefix:
             sql += " AND key >= ?"
             args.append(prefix.encode())
-            upper = _key_upper_bound(prefix.encode())
+            upper = prefix_upper_bound(prefix)
             if upper is not None:
                 sql += " AND key < ?"
-                args.append(upper)
+                args.append(upper.encode())
         if key_marker:
             km = key_marker.encode()
             marker = None

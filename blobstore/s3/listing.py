@@ -4,7 +4,7 @@ S3 lists keys in UTF-8 byte order, from a marker, optionally rolling keys up
 into *common prefixes* at a delimiter. A bucket may hold millions of keys
 under one common prefix, so a page must never scan them: after emitting a
 common prefix, the lister jumps past it with one range query that starts at
-the prefix's upper bound (:func:`~blobstore.s3.rules.prefix_upper_bound`).
+the prefix's upper bound (:func:`~blobstore.keys.prefix_upper_bound`).
 
 The algorithm is written once over a *cursor* the caller defines, and serves
 both object listings (cursor: a key) and multipart-upload listings (cursor: a
@@ -19,7 +19,7 @@ from dataclasses import field
 from typing import Generic
 from typing import TypeVar
 
-from blobstore.s3.rules import prefix_upper_bound
+from blobstore.keys import prefix_upper_bound
 
 __all__ = ["Page", "common_prefix", "paginate"]
 

@@ -35,7 +35,6 @@ __all__ = [
     "check_key",
     "multipart_etag",
     "new_s3_upload_id",
-    "prefix_upper_bound",
 ]
 
 MAX_KEY_BYTES = 1024
@@ -101,16 +100,3 @@ def new_s3_upload_id(now: datetime) -> str:
     time in milliseconds (12 hex digits), then 128 random bits."""
     millis = int(now.timestamp() * 1000)
     return f"{millis:012x}{secrets.token_hex(16)}"
-
-
-def prefix_upper_bound(prefix: str) -> str | None:
-    """The smallest string greater than every string that starts with *prefix*
-    (UTF-8 byte order is code point order), or None if there is none."""
-    while prefix:
-        last = ord(prefix[-1]) + 1
-        if 0xD800 <= last <= 0xDFFF:
-            last = 0xE000  # surrogates are not characters UTF-8 can carry
-        if last <= 0x10FFFF:
-            return prefix[:-1] + chr(last)
-        prefix = prefix[:-1]
-    return None

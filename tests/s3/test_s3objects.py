@@ -22,11 +22,11 @@ from blobstore.errors import InvalidPartOrder
 from blobstore.errors import ObjectNotFound
 from blobstore.errors import PartTooSmall
 from blobstore.errors import UploadNotFound
+from blobstore.keys import prefix_upper_bound
 from blobstore.records import ObjectRecord
 from blobstore.s3.objects import ObjectMeta
 from blobstore.s3.objects import ObjectStore
 from blobstore.s3.rules import multipart_etag
-from blobstore.s3.rules import prefix_upper_bound
 
 
 class CountingCatalog(SQLiteCatalog):

@@ -33,7 +33,7 @@ from blobstore.backends.cache.fill import readinto
 from blobstore.backends.cache.layout import Meta
 from blobstore.backends.cache.metrics import Counters
 from blobstore.errors import Corrupt
-from blobstore.reader import _new_position
+from blobstore.seeking import seek_position
 
 __all__ = ["CachedReader", "RemoteCursor", "RemoteReader", "TailReader"]
 
@@ -56,7 +56,7 @@ class _Reader(io.RawIOBase):
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         self._checkClosed()  # type: ignore[attr-defined]
-        self._pos = _new_position(self._pos, self.size, offset, whence)
+        self._pos = seek_position(self._pos, self.size, offset, whence)
         return self._pos
 
     def tell(self) -> int:

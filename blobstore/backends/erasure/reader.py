@@ -41,6 +41,7 @@ from blobstore.backends.erasure.meta import read_checksum
 from blobstore.backends.erasure.meta import read_meta
 from blobstore.errors import BlobNotFound
 from blobstore.errors import ReadQuorumError
+from blobstore.seeking import seek_position
 
 __all__ = ["ErasureReader", "OpenShard", "ShardSet", "gather"]
 
@@ -223,16 +224,7 @@ class ErasureReader(io.RawIOBase):
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         self._check_open()
-        if whence == io.SEEK_SET:
-            new = offset
-        elif whence == io.SEEK_CUR:
-            new = self._pos + offset
-        elif whence == io.SEEK_END:
-            new = self.size + offset
-        else:
-            raise ValueError(f"invalid whence {whence!r}")
-        if new < 0:
-            raise ValueError(f"negative seek position {new}")
+        new = seek_position(self._pos, self.size, offset, whence)
         self._pos = new
         self._sync_offset()
         return new

@@ -34,6 +34,7 @@ from blobstore.backends.swift.pool import translate
 from blobstore.errors import BlobNotFound
 from blobstore.errors import Corrupt
 from blobstore.hashing import CHUNK_SIZE
+from blobstore.seeking import seek_position
 
 __all__ = ["SwiftReader"]
 
@@ -90,16 +91,7 @@ class SwiftReader(io.RawIOBase):
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         self._check_closed()
-        if whence == io.SEEK_SET:
-            pos = offset
-        elif whence == io.SEEK_CUR:
-            pos = self._pos + offset
-        elif whence == io.SEEK_END:
-            pos = self.size + offset
-        else:
-            raise ValueError(f"invalid whence {whence!r}")
-        if pos < 0:
-            raise ValueError(f"negative seek position {pos}")
+        pos = seek_position(self._pos, self.size, offset, whence)
         self._pos = pos
         return pos
 

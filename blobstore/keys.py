@@ -1,10 +1,12 @@
-"""Range bounds for prefix listings over string keys.
+"""Keys in order: range bounds for prefix listings over string keys.
 
-Every catalog lists names and S3 keys in UTF-8 byte order, which is also
-Unicode code point order (UTF-8 was designed so), which is how Python,
-SQLite's BINARY collation and MongoDB's simple collation compare strings.
-A prefix listing is then the range ``prefix <= key < prefix_upper_bound``,
-which an index answers without scanning the rest of the keys.
+The one home of this arithmetic: catalogs (ref names, S3 keys) and the S3
+listing (skipping past a common prefix) use it. Every catalog lists names
+and S3 keys in UTF-8 byte order, which is also Unicode code point order
+(UTF-8 was designed so), which is how Python, SQLite's BINARY collation and
+MongoDB's simple collation compare strings. A prefix listing is then the
+range ``prefix <= key < prefix_upper_bound``, which an index answers without
+scanning the rest of the keys.
 """
 
 from __future__ import annotations
