@@ -14,7 +14,11 @@ buffer (``recv_into``), once the few bytes gunicorn already buffered are
 taken. gunicorn's own body reader passes each byte through three buffers
 (``Unreader``, ``LengthReader``, ``Body``) and several slices before it is
 returned, which cost about as much CPU as hashing it; the direct read costs
-one copy out of the kernel. gunicorn's count of the bytes left is kept
+one copy out of the kernel (measured on a 1 GiB native PUT: 5.2 CPU seconds
+per GiB with gunicorn's reader, 4.3 with this one). It depends on gunicorn
+internals, so setup.cfg pins gunicorn's major version, and
+tests/api/test_socket_body.py runs both this path and the generic one over
+gunicorn's real parser. gunicorn's count of the bytes left is kept
 exact, so a keep-alive connection continues at the next request as before;
 anything other than gunicorn's plain HTTP/1 length-delimited body takes the
 generic path.

@@ -148,3 +148,26 @@ def test_only_gunicorns_length_delimited_bodies_take_the_fast_path(conn):
     assert SocketBody.of(env) is None  # chunked
     assert SocketBody.of({"wsgi.input": env["wsgi.input"]}) is None  # no socket
     assert SocketBody.of({}) is None
+
+
+def test_the_generic_path_reads_the_same_bytes_when_gunicorn_changes(conn):
+    """The fallback, taken when gunicorn's body reader is not the shape the
+    fast path knows (here: its Body subclassed, as a future gunicorn might
+    reshape it): the same bytes, the connection left at the next request."""
+    from gunicorn.http.body import Body
+
+    client, server = conn
+    client.sendall(HEAD % len(BODY) + BODY[:1000])
+    sender = _send_later(client, BODY[1000:], NEXT)
+    parser, env = _request(server)
+
+    class ReshapedBody(Body):
+        pass
+
+    env["wsgi.input"].__class__ = ReshapedBody
+    assert SocketBody.of(env) is None
+    body = RequestBody(env["wsgi.input"], 1 << 30, None)
+    assert _read_all(body) == BODY
+    sender.join()
+    following = next(parser)
+    assert following.method == "GET" and following.path == "/b"
