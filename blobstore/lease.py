@@ -24,7 +24,7 @@ from blobstore.errors import BlobStoreError
 from blobstore.errors import LeaseHeld
 
 if TYPE_CHECKING:
-    from blobstore.catalog.base import Catalog
+    from blobstore.catalog.base import JobCatalog
 
 __all__ = ["LEASE_NAME", "Lease", "LeaseLost"]
 
@@ -46,7 +46,7 @@ class Lease:
 
     def __init__(
         self,
-        catalog: Catalog,
+        catalog: JobCatalog,
         ttl: timedelta = timedelta(minutes=2),
         name: str = LEASE_NAME,
     ) -> None:

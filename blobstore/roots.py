@@ -30,6 +30,8 @@ from blobstore.s3.gc import S3UploadParts
 
 if TYPE_CHECKING:
     from blobstore.catalog.base import Catalog
+    from blobstore.catalog.base import RefCatalog
+    from blobstore.catalog.base import UploadCatalog
     from blobstore.store import Store
 
 __all__ = [
@@ -69,7 +71,7 @@ class Expiry(Protocol):
 class NativeUploads:
     """Every native upload's whole hash and part hashes, complete or not."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: UploadCatalog) -> None:
         self._catalog = catalog
 
     def describe(self) -> str:
@@ -87,7 +89,7 @@ class NativeUploads:
 class NamedRefs:
     """The targets of named refs (``PUT /v1/refs/NAME``)."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: RefCatalog) -> None:
         self._catalog = catalog
 
     def describe(self) -> str:

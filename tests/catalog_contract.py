@@ -1,6 +1,10 @@
 """The Catalog contract suite: every catalog passes the same tests.
 
-A catalog's test module subclasses :class:`CatalogContract` and provides a
+One suite per concern of the contract (``BlobCatalogContract``,
+``UploadCatalogContract``, ``RefCatalogContract``, ``ObjectCatalogContract``,
+``S3UploadCatalogContract``, ``JobCatalogContract``, as in
+:mod:`blobstore.catalog.base`); :class:`CatalogContract` is all of them plus
+what crosses concerns. A catalog's test module subclasses it and provides a
 ``catalog`` fixture (a fresh, empty catalog per test)::
 
     class TestSQLiteCatalog(CatalogContract):
@@ -96,10 +100,9 @@ S3_KEYS = [
 ]
 
 
-class CatalogContract:
-    """Tests every catalog must pass. Subclasses supply ``catalog``."""
-
-    # -- blobs -------------------------------------------------------------
+class BlobCatalogContract:
+    """The blobs concern (BlobCatalog). Subclasses supply
+    ``catalog``."""
 
     def test_plain_blob_round_trips(self, catalog: Catalog):
         record = blob(1)
@@ -222,7 +225,10 @@ class CatalogContract:
         # A composite's bytes are its parts': counted once, as blobs.
         assert catalog.blob_totals() == BlobTotals(2, 42, 1)
 
-    # -- native multipart uploads -------------------------------------------
+
+class UploadCatalogContract:
+    """The native multipart uploads concern (UploadCatalog). Subclasses supply
+    ``catalog``."""
 
     def test_new_upload_round_trips(self, catalog: Catalog):
         catalog.insert_upload(UploadRecord("up1", T0))
@@ -355,7 +361,10 @@ class CatalogContract:
         expired = {u.id for u in catalog.iter_uploads(expired_before=T0 + 3 * SEC)}
         assert expired == {"up0", "up1", "up2"}  # strictly before
 
-    # -- named refs ----------------------------------------------------------
+
+class RefCatalogContract:
+    """The named refs concern (RefCatalog). Subclasses supply
+    ``catalog``."""
 
     def test_put_ref_creates_then_replaces(self, catalog: Catalog):
         assert catalog.put_ref("app/x", h(1), T0)
@@ -395,7 +404,10 @@ class CatalogContract:
             catalog.put_ref(f"r{i}", h(i), T0)
         assert [r.name for r in catalog.iter_refs()] == [f"r{i}" for i in range(8)]
 
-    # -- S3 buckets and objects ------------------------------------------------
+
+class ObjectCatalogContract:
+    """The S3 buckets and objects concern (ObjectCatalog). Subclasses supply
+    ``catalog``."""
 
     def test_buckets(self, catalog: Catalog):
         assert catalog.create_bucket(BucketRecord("b2", "bob", T0, "eu-west-1"))
@@ -416,22 +428,6 @@ class CatalogContract:
             catalog.delete_bucket("b")
         assert catalog.get_bucket("b") is not None
         assert catalog.get_object("b", "k") is not None
-
-    def test_delete_bucket_takes_its_pending_uploads(self, catalog: Catalog):
-        catalog.create_bucket(BucketRecord("b", "alice", T0))
-        catalog.create_bucket(BucketRecord("other", "alice", T0))
-        catalog.create_s3_upload(S3UploadRecord("u1", "b", "k", T0))
-        catalog.create_s3_upload(S3UploadRecord("u2", "other", "k", T0))
-        catalog.put_s3_part(s3part("u1", 1))
-        catalog.put_s3_part(s3part("u2", 1))
-        assert catalog.delete_bucket("b")
-        assert catalog.get_bucket("b") is None
-        assert catalog.get_s3_upload("u1") is None
-        assert catalog.list_s3_parts("u1") == []
-        assert catalog.get_s3_upload("u2") is not None
-        assert len(catalog.list_s3_parts("u2")) == 1
-        assert not catalog.delete_bucket("b")
-        assert not catalog.delete_bucket("never")
 
     def test_object_round_trips(self, catalog: Catalog):
         record = obj(
@@ -530,7 +526,10 @@ class CatalogContract:
         # what any object points at.
         assert set(got) == expected
 
-    # -- S3 multipart uploads -------------------------------------------------
+
+class S3UploadCatalogContract:
+    """The S3 multipart uploads concern (S3UploadCatalog). Subclasses supply
+    ``catalog``."""
 
     def test_s3_upload_round_trips(self, catalog: Catalog):
         record = S3UploadRecord(
@@ -652,7 +651,10 @@ class CatalogContract:
         old = {u.id for u, _ in catalog.iter_s3_uploads(initiated_before=T0 + 2 * SEC)}
         assert old == {"u0", "u1"}  # strictly before
 
-    # -- leases and job state -------------------------------------------------
+
+class JobCatalogContract:
+    """The leases and job state concern (JobCatalog). Subclasses supply
+    ``catalog``."""
 
     def test_lease_is_exclusive_until_it_expires(self, catalog: Catalog):
         ttl = timedelta(seconds=10)
@@ -688,3 +690,31 @@ class CatalogContract:
         catalog.put_state("gc.last", {"finished": T0})  # replaces
         # Values that are not JSON come back as strings.
         assert catalog.get_state("gc.last") == {"finished": str(T0)}
+
+
+class CatalogContract(
+    BlobCatalogContract,
+    UploadCatalogContract,
+    RefCatalogContract,
+    ObjectCatalogContract,
+    S3UploadCatalogContract,
+    JobCatalogContract,
+):
+    """Tests every whole catalog must pass: each concern's, and what crosses
+    them. Subclasses supply ``catalog``."""
+
+    def test_delete_bucket_takes_its_pending_uploads(self, catalog: Catalog):
+        catalog.create_bucket(BucketRecord("b", "alice", T0))
+        catalog.create_bucket(BucketRecord("other", "alice", T0))
+        catalog.create_s3_upload(S3UploadRecord("u1", "b", "k", T0))
+        catalog.create_s3_upload(S3UploadRecord("u2", "other", "k", T0))
+        catalog.put_s3_part(s3part("u1", 1))
+        catalog.put_s3_part(s3part("u2", 1))
+        assert catalog.delete_bucket("b")
+        assert catalog.get_bucket("b") is None
+        assert catalog.get_s3_upload("u1") is None
+        assert catalog.list_s3_parts("u1") == []
+        assert catalog.get_s3_upload("u2") is not None
+        assert len(catalog.list_s3_parts("u2")) == 1
+        assert not catalog.delete_bucket("b")
+        assert not catalog.delete_bucket("never")

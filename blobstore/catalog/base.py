@@ -5,6 +5,14 @@ index), native multipart uploads, named refs, S3 buckets and objects, and the
 GC lease. A blob is *visible* exactly when its :class:`BlobRecord` exists;
 bytes in a backend without a record are invisible and swept as orphans.
 
+The contract is six concerns, one abstract class each -- blobs
+(:class:`BlobCatalog`), native uploads (:class:`UploadCatalog`), named refs
+(:class:`RefCatalog`), S3 buckets and objects (:class:`ObjectCatalog`), S3
+multipart uploads (:class:`S3UploadCatalog`), leases and job state
+(:class:`JobCatalog`) -- and :class:`Catalog` is all six in one database
+(SQLite and MongoDB each implement it as one class, one section per concern,
+in this order).
+
 Every method that changes state is atomic on its own, and the conditional
 ones are the concurrency control of the whole store (no lock is held across
 calls). They return ``False`` when their condition did not hold, so the Store
@@ -36,27 +44,20 @@ from blobstore.records import S3PartRecord
 from blobstore.records import S3UploadRecord
 from blobstore.records import UploadRecord
 
-__all__ = ["Catalog"]
+__all__ = [
+    "BlobCatalog",
+    "Catalog",
+    "JobCatalog",
+    "ObjectCatalog",
+    "RefCatalog",
+    "S3UploadCatalog",
+    "UploadCatalog",
+]
 
 
-class Catalog(abc.ABC):
-    """Metadata store. See the module docstring for the rules."""
-
-    #: The config ``type`` this catalog answers to.
-    type_name: ClassVar[str] = ""
-
-    #: How many records the ``iter_*`` methods fetch per query. Iterators
-    #: page by key instead of holding one cursor open, so a slow consumer
-    #: (the GC removing backend objects) never holds a read snapshot or a
-    #: server cursor for long. Tests lower it to exercise paging.
-    batch_size: int = 5000
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Catalog:
-        kwargs = {k: v for k, v in config.items() if k != "type"}
-        return cls(**kwargs)
-
-    # -- blobs -------------------------------------------------------------
+class BlobCatalog(abc.ABC):
+    """Which blobs exist: ``hash → backend object`` or a part index. A blob is
+    visible exactly when its record exists."""
 
     @abc.abstractmethod
     def get_blob(self, hash: str) -> BlobRecord | None:
@@ -94,7 +95,9 @@ class Catalog(abc.ABC):
     def blob_totals(self) -> BlobTotals:
         """Counts and stored bytes."""
 
-    # -- native multipart uploads -------------------------------------------
+
+class UploadCatalog(abc.ABC):
+    """Native multipart uploads: their parts, owner and expiry."""
 
     @abc.abstractmethod
     def insert_upload(self, record: UploadRecord) -> None:
@@ -131,7 +134,9 @@ class Catalog(abc.ABC):
     ) -> Iterator[UploadRecord]:
         """Every upload (expiring before *expired_before* when given)."""
 
-    # -- named refs ----------------------------------------------------------
+
+class RefCatalog(abc.ABC):
+    """Named refs: ``name → hash``, GC roots people name."""
 
     @abc.abstractmethod
     def put_ref(self, name: str, hash: str, now: datetime) -> bool:
@@ -152,7 +157,9 @@ class Catalog(abc.ABC):
     @abc.abstractmethod
     def iter_refs(self) -> Iterator[RefRecord]: ...
 
-    # -- S3 buckets and objects ------------------------------------------------
+
+class ObjectCatalog(abc.ABC):
+    """S3 buckets and the objects in them."""
 
     @abc.abstractmethod
     def create_bucket(self, record: BucketRecord) -> bool:
@@ -191,7 +198,9 @@ class Catalog(abc.ABC):
     @abc.abstractmethod
     def iter_objects(self) -> Iterator[ObjectRecord]: ...
 
-    # -- S3 multipart uploads -------------------------------------------------
+
+class S3UploadCatalog(abc.ABC):
+    """S3 multipart uploads and their parts."""
 
     @abc.abstractmethod
     def create_s3_upload(self, record: S3UploadRecord) -> None: ...
@@ -231,7 +240,9 @@ class Catalog(abc.ABC):
         self, initiated_before: datetime | None = None
     ) -> Iterator[tuple[S3UploadRecord, list[S3PartRecord]]]: ...
 
-    # -- leases and job state -------------------------------------------------
+
+class JobCatalog(abc.ABC):
+    """Leases (one GC at a time across nodes) and operator job summaries."""
 
     @abc.abstractmethod
     def acquire_lease(
@@ -250,10 +261,39 @@ class Catalog(abc.ABC):
     @abc.abstractmethod
     def get_state(self, key: str) -> dict[str, Any] | None: ...
 
-    # -- housekeeping ---------------------------------------------------------
 
-    def check(self) -> None:  # noqa: B027 - optional hook
+class Catalog(
+    BlobCatalog,
+    UploadCatalog,
+    RefCatalog,
+    ObjectCatalog,
+    S3UploadCatalog,
+    JobCatalog,
+):
+    """The whole metadata store: every concern above, in one database.
+
+    Code that needs one concern takes that protocol (the GC lease takes a
+    :class:`JobCatalog`, the GC roots an :class:`UploadCatalog`...), so what
+    it may touch is in its signature; each concern has its own contract
+    suite in ``tests/catalog_contract.py``.
+    """
+
+    #: The config ``type`` this catalog answers to.
+    type_name: ClassVar[str] = ""
+
+    #: How many records the ``iter_*`` methods fetch per query. Iterators
+    #: page by key instead of holding one cursor open, so a slow consumer
+    #: (the GC removing backend objects) never holds a read snapshot or a
+    #: server cursor for long. Tests lower it to exercise paging.
+    batch_size: int = 5000
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Catalog:
+        kwargs = {k: v for k, v in config.items() if k != "type"}
+        return cls(**kwargs)
+
+    def check(self) -> None:
         """Raise :class:`~blobstore.errors.Unavailable` if unreachable."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release connections."""

@@ -16,7 +16,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from blobstore.catalog.base import Catalog
+    from blobstore.catalog.base import ObjectCatalog
+    from blobstore.catalog.base import S3UploadCatalog
     from blobstore.s3.objects import ObjectStore
 
 __all__ = ["S3Objects", "S3UploadParts", "StaleS3Uploads"]
@@ -25,7 +26,7 @@ __all__ = ["S3Objects", "S3UploadParts", "StaleS3Uploads"]
 class S3UploadParts:
     """Every part of every S3 multipart upload in progress."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: S3UploadCatalog) -> None:
         self._catalog = catalog
 
     def describe(self) -> str:
@@ -40,7 +41,7 @@ class S3UploadParts:
 class S3Objects:
     """Every blob an S3 object is made of (one, or its parts')."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: ObjectCatalog) -> None:
         self._catalog = catalog
 
     def describe(self) -> str:
