@@ -1,4 +1,4 @@
-"""Bodies in both directions, in bounded chunks, and the Range header.
+"""Bodies in both directions, in bounded chunks (ranges: :mod:`blobstore_api.ranges`).
 
 Requests: :func:`request_body` gives the Store a reader of the request body
 that stops at ``Content-Length`` (or at the end of a chunked body, which the
@@ -43,7 +43,6 @@ import os
 import socket
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import falcon
@@ -53,13 +52,10 @@ from blobstore.errors import BlobStoreError
 from blobstore.hashing import CHUNK_SIZE
 
 __all__ = [
-    "ByteRange",
     "ChunkIterator",
     "FileRange",
-    "RangeNotSatisfiable",
     "RequestBody",
     "SocketBody",
-    "parse_range",
     "request_body",
     "response_body",
 ]
@@ -252,66 +248,6 @@ def request_body(
             )
         return RequestBody(req.stream, limit)
     return RequestBody(io.BytesIO(b""), limit)  # no length, not chunked: empty
-
-
-# -- ranges -----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ByteRange:
-    """Bytes ``start`` to ``end`` inclusive of a ``size``-byte entity."""
-
-    start: int
-    end: int
-    size: int
-
-    @property
-    def length(self) -> int:
-        return self.end - self.start + 1
-
-    @property
-    def content_range(self) -> str:
-        return f"bytes {self.start}-{self.end}/{self.size}"
-
-
-class RangeNotSatisfiable(Exception):
-    """The Range header is valid but selects no byte of the blob."""
-
-
-def parse_range(header: str | None, size: int) -> ByteRange | None:
-    """The single byte range *header* asks for, or None to send everything.
-
-    Per RFC 9110 §14.2 a server may ignore a Range header it does not
-    support: a malformed one, another unit, or several ranges get the whole
-    blob (200), which every client accepts.
-
-    :raises RangeNotSatisfiable: a valid range that lies beyond the end.
-    """
-    if not header:
-        return None
-    unit, _, spec = header.partition("=")
-    if unit.strip().lower() != "bytes" or "," in spec:
-        return None
-    first, dash, last = spec.strip().partition("-")
-    if not dash:
-        return None
-    first, last = first.strip(), last.strip()
-    if not first:  # suffix: the last N bytes
-        if not last.isdigit():
-            return None
-        n = int(last)
-        if n == 0 or size == 0:
-            raise RangeNotSatisfiable
-        return ByteRange(max(0, size - n), size - 1, size)
-    if not first.isdigit() or (last and not last.isdigit()):
-        return None
-    start = int(first)
-    if last and int(last) < start:
-        return None  # invalid, hence ignored
-    if start >= size:
-        raise RangeNotSatisfiable
-    end = min(int(last), size - 1) if last else size - 1
-    return ByteRange(start, end, size)
 
 
 # -- response bodies -------------------------------------------------------------

@@ -17,9 +17,9 @@ import falcon
 
 from blobstore import Store
 from blobstore.hashing import check_hash
-from blobstore_api.streaming import ByteRange
-from blobstore_api.streaming import RangeNotSatisfiable
-from blobstore_api.streaming import parse_range
+from blobstore_api.ranges import ByteRange
+from blobstore_api.ranges import RangeNotSatisfiable
+from blobstore_api.ranges import parse_range
 from blobstore_api.streaming import request_body
 from blobstore_api.streaming import response_body
 

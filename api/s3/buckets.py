@@ -4,16 +4,14 @@ GetBucketLocation, GetBucketVersioning, and the ACL calls clients make
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 import falcon
 
 from blobstore_api.s3 import xml
 from blobstore_api.s3.context import Context
-from blobstore_api.s3.errors import InvalidArgument
 from blobstore_api.s3.errors import InvalidLocationConstraint
 from blobstore_api.s3.errors import MalformedXML
+from blobstore_api.s3.tokens import continuation_token
+from blobstore_api.s3.tokens import resume_after
 
 __all__ = [
     "create_bucket",
@@ -34,26 +32,12 @@ def owner_xml(owner: str) -> list[tuple[str, str]]:
     return [("ID", owner), ("DisplayName", owner)]
 
 
-def _token(name: str) -> str:
-    return base64.urlsafe_b64encode(name.encode()).decode()
-
-
-def _untoken(token: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
-    except (binascii.Error, UnicodeError, ValueError):
-        raise InvalidArgument(
-            "The continuation token provided is incorrect",
-            ArgumentName="continuation-token",
-        ) from None
-
-
 def list_buckets(ctx: Context, req: falcon.Request, resp: falcon.Response) -> None:
     limit = ctx.int_param("max-buckets", 10000, 1, 10000)
     prefix = ctx.query.get("prefix", "")
     region = ctx.query.get("bucket-region")
     token = ctx.query.get("continuation-token")
-    after = _untoken(token) if token else ""
+    after = resume_after(token) if token else ""
     buckets = [
         b
         for b in ctx.objects.list_buckets(ctx.owner)
@@ -82,7 +66,10 @@ def list_buckets(ctx: Context, req: falcon.Request, resp: falcon.Response) -> No
                     for b in page
                 ],
             ),
-            ("ContinuationToken", _token(page[-1].name) if truncated else None),
+            (
+                "ContinuationToken",
+                continuation_token(page[-1].name) if truncated else None,
+            ),
             ("Prefix", prefix if "prefix" in ctx.query else None),
         ],
     )

@@ -22,6 +22,8 @@ from email.utils import format_datetime
 from email.utils import parsedate_to_datetime
 
 from blobstore.records import ObjectRecord
+from blobstore_api import ranges
+from blobstore_api.ranges import RangeNotSatisfiable
 from blobstore_api.s3.errors import InvalidArgument
 from blobstore_api.s3.errors import InvalidRange
 from blobstore_api.s3.errors import PreconditionFailed
@@ -37,7 +39,6 @@ __all__ = [
 
 NOT_MODIFIED = "not-modified"
 
-_RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)")
 _COPY_RANGE_RE = re.compile(r"bytes=(\d+)-(\d+)")
 
 
@@ -121,32 +122,18 @@ def check_copy_source(get: Callable[[str], str | None], record: ObjectRecord) ->
 
 
 def parse_range(value: str | None, size: int) -> tuple[int, int] | None:
-    """The inclusive byte range a ``Range`` header asks of *size* bytes.
+    """The inclusive byte range a ``Range`` header asks of *size* bytes
+    (:func:`blobstore_api.ranges.parse_range`'s grammar).
 
     :returns: None to send the whole object (no header, a malformed one, or
         several ranges, which S3 does not serve).
     :raises InvalidRange: the range is not satisfiable (416).
     """
-    if not value:
-        return None
-    match = _RANGE_RE.fullmatch(value.strip().replace(" ", ""))
-    if match is None:
-        return None
-    first_text, last_text = match.groups()
-    if not first_text and not last_text:
-        return None
-    if not first_text:  # the last N bytes
-        suffix = int(last_text)
-        if suffix == 0 or size == 0:
-            raise _unsatisfiable(size)
-        return max(0, size - suffix), size - 1
-    first = int(first_text)
-    if last_text and int(last_text) < first:
-        return None  # syntactically invalid: ignored
-    if first >= size:
-        raise _unsatisfiable(size)
-    last = int(last_text) if last_text else size - 1
-    return first, min(last, size - 1)
+    try:
+        selected = ranges.parse_range(value, size)
+    except RangeNotSatisfiable:
+        raise _unsatisfiable(size) from None
+    return None if selected is None else (selected.start, selected.end)
 
 
 def _unsatisfiable(size: int) -> InvalidRange:

@@ -7,9 +7,6 @@ ListObjectVersions lists every object once, as version ``null``.
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 import falcon
 
 from blobstore.records import ObjectRecord
@@ -18,6 +15,8 @@ from blobstore_api.s3 import xml
 from blobstore_api.s3.buckets import owner_xml
 from blobstore_api.s3.context import Context
 from blobstore_api.s3.errors import InvalidArgument
+from blobstore_api.s3.tokens import continuation_token
+from blobstore_api.s3.tokens import resume_after
 
 __all__ = ["list_objects_v1", "list_objects_v2", "list_versions"]
 
@@ -98,21 +97,6 @@ def list_objects_v1(ctx: Context, req: falcon.Request, resp: falcon.Response) ->
     )
 
 
-def _token(key: str) -> str:
-    return base64.urlsafe_b64encode(key.encode()).decode()
-
-
-def _untoken(token: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
-    except (binascii.Error, UnicodeError, ValueError):
-        raise InvalidArgument(
-            "The continuation token provided is incorrect",
-            ArgumentName="continuation-token",
-            ArgumentValue=token,
-        ) from None
-
-
 def list_objects_v2(ctx: Context, req: falcon.Request, resp: falcon.Response) -> None:
     bucket = ctx.owned_bucket()
     prefix, delimiter, limit, encoding = _common(ctx)
@@ -124,7 +108,7 @@ def list_objects_v2(ctx: Context, req: falcon.Request, resp: falcon.Response) ->
                 "The continuation token provided is incorrect",
                 ArgumentName="continuation-token",
             )
-        marker = _untoken(token)
+        marker = resume_after(token)
     else:
         marker = start_after or ""
     page = ctx.objects.list_objects(bucket.name, prefix, delimiter, marker, limit)
@@ -143,7 +127,10 @@ def list_objects_v2(ctx: Context, req: falcon.Request, resp: falcon.Response) ->
             ("KeyCount", page.count),
             ("IsTruncated", page.truncated),
             ("ContinuationToken", token),
-            ("NextContinuationToken", _token(next_marker) if next_marker else None),
+            (
+                "NextContinuationToken",
+                continuation_token(next_marker) if next_marker else None,
+            ),
             ("StartAfter", enc(start_after) if start_after is not None else None),
             *_contents("Contents", page, enc, owner),
         ],
