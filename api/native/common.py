@@ -81,6 +81,8 @@ def json_body(req: falcon.Request) -> dict[str, Any]:
         doc = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadParams(f"invalid JSON body: {exc}") from None
+    except RecursionError:  # "[[[[..." within the size limit
+        raise BadParams("invalid JSON body: nested too deeply") from None
     if not isinstance(doc, dict):
         raise BadParams("the JSON body must be an object")
     return doc
