@@ -54,13 +54,13 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
         return None
     first, last = first.strip(), last.strip()
     if not first:  # suffix: the last N bytes
-        if not last.isdigit():
+        if not _digits(last):
             return None
         n = int(last)
         if n == 0 or size == 0:
             raise RangeNotSatisfiable
         return ByteRange(max(0, size - n), size - 1, size)
-    if not first.isdigit() or (last and not last.isdigit()):
+    if not _digits(first) or (last and not _digits(last)):
         return None
     start = int(first)
     if last and int(last) < start:
@@ -69,3 +69,8 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
         raise RangeNotSatisfiable
     end = min(int(last), size - 1) if last else size - 1
     return ByteRange(start, end, size)
+
+
+def _digits(text: str) -> bool:
+    # RFC 9110's DIGIT is ASCII: "¹".isdigit() is true, but int("¹") fails.
+    return text.isascii() and text.isdigit()

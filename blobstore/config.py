@@ -496,7 +496,7 @@ def load_settings(
 
 def _split_bind(bind: str) -> tuple[str, int]:
     host, sep, port = bind.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not sep or not (port.isascii() and port.isdigit()) or int(port) > 65535:
         raise ValueError('must be "HOST:PORT" or "unix:PATH"')
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]

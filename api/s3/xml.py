@@ -12,6 +12,7 @@ another, or none.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from collections.abc import Mapping
@@ -86,18 +87,35 @@ def document(root: str, children: Children | str = ()) -> bytes:
     return _DECLARATION + ET.tostring(element, encoding="utf-8", xml_declaration=False)
 
 
+#: What XML 1.0 cannot carry, even as a character reference.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_safe(value: Any) -> Any:
+    """*value* with the characters XML 1.0 cannot carry percent-encoded."""
+    if not isinstance(value, str) or not _NOT_XML.search(value):
+        return value
+    return _NOT_XML.sub(
+        lambda m: quote(m.group().encode("utf-8", "surrogatepass"), safe=""), value
+    )
+
+
 def error(
     code: str, message: str, resource: str, request_id: str, fields: Mapping[str, Any]
 ) -> bytes:
-    """An S3 error document (errors carry no namespace)."""
+    """An S3 error document (errors carry no namespace).
+
+    Errors echo what the client sent (a key, a resource); characters XML 1.0
+    cannot carry are percent-encoded there, so the document always parses.
+    """
     element = ET.Element("Error")
     _fill(
         element,
         [
             ("Code", code),
-            ("Message", message),
-            *fields.items(),
-            ("Resource", resource),
+            ("Message", _xml_safe(message)),
+            *((name, _xml_safe(value)) for name, value in fields.items()),
+            ("Resource", _xml_safe(resource)),
             ("RequestId", request_id),
         ],
     )
