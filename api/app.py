@@ -106,7 +106,8 @@ class Dispatcher:
 def create_app(store: Store, settings: Settings) -> WSGIApp:
     """The service's WSGI application for *store*, configured by *settings*.
 
-    :raises ConfigError: S3 is enabled but the façade is not installed.
+    :raises ConfigError: S3 is enabled but the façade is not installed, or
+        its ``[s3]`` table is wrong.
     """
     metrics = Metrics(store)
     native = create_native_app(store, settings, metrics)
@@ -118,7 +119,11 @@ def create_app(store: Store, settings: Settings) -> WSGIApp:
         raise ConfigError(
             f"[s3] enabled = true, but the S3 façade cannot be loaded: {exc}"
         ) from None
-    return Dispatcher(native, create_s3_app(store, settings.s3, metrics=metrics))
+    try:
+        s3 = create_s3_app(store, settings.s3, metrics=metrics)
+    except ValueError as exc:  # the [s3] table, checked by the façade
+        raise ConfigError(str(exc)) from None
+    return Dispatcher(native, s3)
 
 
 _stores: list[Store] = []

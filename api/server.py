@@ -143,14 +143,45 @@ def _reexec(env: dict[str, str]) -> None:
     os.execve(sys.executable, sys.orig_argv, env)
 
 
-def check_store(settings: Settings) -> None:
-    """Build the store once and close it: backend and catalog options are
-    checked by their own constructors, before any worker starts.
+def check_service(settings: Settings) -> None:
+    """Build the store and the application once, and close them: backend,
+    catalog and cache options are checked by their own constructors, the
+    ``[s3]`` table by the façade, all before gunicorn binds or forks a
+    worker (a worker that failed there would crash in a loop instead).
 
     :raises ConfigError: a table the implementation refuses.
     :raises Unavailable: storage that cannot be reached or created.
     """
-    build_store(settings).close()
+    from blobstore_api.app import create_app
+
+    store = build_store(settings)
+    try:
+        create_app(store, settings)
+    finally:
+        store.close()
+
+
+def _announce(settings: Settings) -> None:
+    """Say what is served, and warn of what an operator would regret."""
+    facades = "the native API and S3" if settings.s3_enabled else "the native API"
+    log.info(
+        "blobstore serving %s on %s (%s catalog, %s backend, config: %s)",
+        facades,
+        settings.server.bind,
+        settings.catalog.get("type"),
+        settings.backend.get("type"),
+        settings.source,
+    )
+    if settings.auth.open:
+        log.warning(
+            "no [auth] tokens are configured: every client has admin access "
+            "(allowed on a loopback address only)"
+        )
+    for section, table in (("s3", settings.s3), ("cache", settings.cache)):
+        if table and "enabled" not in table:
+            log.warning(
+                "[%s] has settings but no 'enabled = true': it is off", section
+            )
 
 
 def serve(settings: Settings) -> None:
@@ -160,10 +191,11 @@ def serve(settings: Settings) -> None:
     :raises Unavailable: the store cannot be created.
     """
     require_safe_bind(settings)
-    check_store(settings)
+    check_service(settings)
     env = _process_env()
     if env is not None:
         _reexec(env)  # does not return
+    _announce(settings)
     owned = os.environ.get(_OWNED_METRICS_DIR)
     try:
         _Application(settings).run()

@@ -35,6 +35,7 @@ from urllib.parse import unquote_to_bytes
 import falcon
 
 from blobstore import units
+from blobstore.config.schema import S3_KEYS
 from blobstore.errors import InvalidBucketName
 from blobstore.errors import InvalidKey
 from blobstore.records import BucketRecord
@@ -68,9 +69,14 @@ class S3Config:
     credentials: tuple[Credential, ...] = ()
     multipart_expiry: timedelta = DEFAULT_MULTIPART_EXPIRY
 
+    #: The keys of ``[s3]`` and of each ``[[s3.credentials]]`` table.
+    KEYS = S3_KEYS
+    CREDENTIAL_KEYS = ("access_key", "secret_key", "owner")
+
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any]) -> S3Config:
         """Parse the raw ``[s3]`` table. :raises ValueError: a bad setting."""
+        _refuse_unknown("[s3]", config, cls.KEYS)
         region = config.get("region", "us-east-1")
         if not isinstance(region, str) or not region:
             raise ValueError(f"[s3] region must be a non-empty string, not {region!r}")
@@ -83,6 +89,7 @@ class S3Config:
         for i, entry in enumerate(raw):
             if not isinstance(entry, Mapping):
                 raise ValueError(f"[s3] credentials[{i}] must be a table")
+            _refuse_unknown(f"[s3] credentials[{i}]", entry, cls.CREDENTIAL_KEYS)
             access = entry.get("access_key")
             secret = entry.get("secret_key")
             owner = entry.get("owner", access)
@@ -101,11 +108,21 @@ class S3Config:
         if not credentials:
             raise ValueError("[s3] needs at least one [[s3.credentials]] entry")
         expiry = config.get("multipart_expiry")
-        return cls(
-            region,
-            tuple(credentials),
-            DEFAULT_MULTIPART_EXPIRY if expiry is None else parse_duration(expiry),
-        )
+        try:
+            multipart_expiry = (
+                DEFAULT_MULTIPART_EXPIRY if expiry is None else parse_duration(expiry)
+            )
+        except ValueError as exc:
+            raise ValueError(f"[s3] multipart_expiry {exc}") from None
+        return cls(region, tuple(credentials), multipart_expiry)
+
+
+def _refuse_unknown(where: str, table: Mapping[str, Any], known: Sequence[str]) -> None:
+    for key in table:
+        if key not in known:
+            raise ValueError(
+                f"{where} {key} is not a known key (known: {', '.join(known)})"
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ and GC ref sources the settings describe, built into a Store
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from collections.abc import Mapping
 from typing import Any
@@ -19,16 +20,30 @@ from blobstore.store import Store
 # -- building the store ---------------------------------------------------------
 
 
-def _build(where: str, factory: Callable[[], Any]) -> Any:
+#: What Python says of a keyword a constructor does not take.
+_UNEXPECTED = re.compile(r"unexpected keyword argument '([^']+)'")
+
+
+def _build(where: str, factory: Callable[[], Any], type_name: str = "") -> Any:
     """Call *factory*, turning what a constructor says about its table into a
-    :class:`ConfigError` that names *where* (``[backend]``, ...)."""
+    :class:`ConfigError` that names *where* (``[backend]``, ...) and the
+    ``type`` asked for (a class deep in the constructor chain, such as the
+    erasure backend under ``local``, means nothing to the operator)."""
     try:
         return factory()
     except ImportError as exc:
         raise ConfigError(f"{where} type cannot be loaded: {exc}") from None
     except KeyError as exc:
         raise ConfigError(f"{where} missing key {exc.args[0]!r}") from None
-    except (TypeError, ValueError) as exc:
+    except TypeError as exc:
+        unknown = _UNEXPECTED.search(str(exc))
+        if unknown is None:
+            raise ConfigError(f"{where} {exc}") from None
+        kind = f' (type = "{type_name}")' if type_name else ""
+        raise ConfigError(
+            f"{where} {unknown.group(1)} is not a known key{kind}"
+        ) from None
+    except ValueError as exc:
         raise ConfigError(f"{where} {exc}") from None
     except ConfigError:
         raise
@@ -67,10 +82,16 @@ def build_store(settings: Settings) -> Store:
     :raises Unavailable: storage that cannot be reached or created.
     """
     catalog = _build(
-        "[catalog]", lambda: registry.catalog_from_config(settings.catalog)
+        "[catalog]",
+        lambda: registry.catalog_from_config(settings.catalog),
+        settings.catalog.get("type", ""),
     )
     try:
-        backend = _build("[backend]", lambda: _build_backend(settings.backend, catalog))
+        backend = _build(
+            "[backend]",
+            lambda: _build_backend(settings.backend, catalog),
+            settings.backend.get("type", ""),
+        )
         try:
             # A read cache (off by default) wraps whatever backend was built.
             backend = _build(

@@ -14,6 +14,7 @@ from typing import Any
 
 from blobstore import registry
 from blobstore.config.schema import RAW_SECTIONS
+from blobstore.config.schema import S3_KEYS
 from blobstore.config.schema import SCHEMA
 from blobstore.config.schema import SECTIONS
 from blobstore.config.schema import TOML_KEYS
@@ -233,6 +234,11 @@ def load_settings(
     if backend["type"] == "local":
         backend.setdefault("path", str(data / "blobs"))
     s3 = dict(source.tables.get("s3", {}))
+    for key in s3:
+        if key not in S3_KEYS:
+            raise source.error(
+                "s3", key, f"is not a known key (known: {', '.join(S3_KEYS)})"
+            )
     if not isinstance(s3.get("enabled", False), bool):
         raise source.error("s3", "enabled", "must be true or false")
     auth = checked["auth"]

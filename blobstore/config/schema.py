@@ -115,6 +115,10 @@ SCHEMA: dict[str, dict[str, Checker]] = {
 }
 #: Pass-through sections: their owners validate the keys.
 RAW_SECTIONS = ("backend", "s3", "cache")
+#: The keys of ``[s3]``: refused otherwise even with the façade off (a typo
+#: such as ``enable = true`` must not silently leave it off). The façade
+#: checks their values (blobstore_api.s3.context.S3Config).
+S3_KEYS = ("enabled", "region", "credentials", "multipart_expiry")
 SECTIONS = (*SCHEMA, *RAW_SECTIONS)
 TOP_LEVEL = {"data_dir": nonempty_str}
 #: Keys whose values are lists of tables: environment values are TOML.
