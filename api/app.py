@@ -23,7 +23,6 @@ import threading
 from collections.abc import Callable
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import parse_qs
 
 import falcon
 
@@ -32,6 +31,7 @@ from blobstore.config import Settings
 from blobstore.config import build_store
 from blobstore.errors import ConfigError
 from blobstore_api.auth import AuthMiddleware
+from blobstore_api.dispatch import serves_s3
 from blobstore_api.errors import install_error_handlers
 from blobstore_api.metrics import Metrics
 from blobstore_api.metrics import MetricsMiddleware
@@ -43,15 +43,11 @@ __all__ = [
     "close_stores",
     "create_app",
     "create_native_app",
-    "is_s3_signed",
 ]
 
 log = logging.getLogger("blobstore.serve")
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-
-NATIVE_PATHS = frozenset({"/v1", "/healthz", "/readyz", "/metrics"})
-NATIVE_PREFIX = "/v1/"
 
 
 def create_native_app(
@@ -69,31 +65,16 @@ def create_native_app(
     return app
 
 
-def is_s3_signed(environ: dict[str, Any]) -> bool:
-    """Whether the request carries AWS credentials (header or presigned URL)."""
-    auth = environ.get("HTTP_AUTHORIZATION", "")
-    if auth.startswith(("AWS4-HMAC-SHA256 ", "AWS ")):
-        return True
-    query = environ.get("QUERY_STRING", "")
-    return "X-Amz-Algorithm" in query and "X-Amz-Algorithm" in parse_qs(
-        query, keep_blank_values=True
-    )
-
-
 class Dispatcher:
-    """Routes each request to the native app or the S3 app (see module docs)."""
+    """Routes each request to the native app or the S3 app
+    (:func:`~blobstore_api.dispatch.serves_s3`)."""
 
     def __init__(self, native: WSGIApp, s3: WSGIApp) -> None:
         self.native = native
         self.s3 = s3
 
     def route(self, environ: dict[str, Any]) -> WSGIApp:
-        if is_s3_signed(environ):
-            return self.s3
-        path = environ.get("PATH_INFO", "")
-        if path in NATIVE_PATHS or path.startswith(NATIVE_PREFIX):
-            return self.native
-        return self.s3
+        return self.s3 if serves_s3(environ) else self.native
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]

@@ -36,6 +36,7 @@ from gunicorn.app.base import BaseApplication
 from blobstore.config import Settings
 from blobstore.config import build_store
 from blobstore.config import require_safe_bind
+from blobstore_api.worker import Worker
 
 __all__ = [
     "MALLOC_TUNABLES",
@@ -98,7 +99,7 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "bind": [server.bind],
         "workers": server.workers,
         "threads": server.threads,
-        "worker_class": "gthread",
+        "worker_class": Worker.configured(settings),
         "proc_name": "blobstore",
         "accesslog": "-",
         "errorlog": "-",

@@ -4,7 +4,8 @@ Requests: :func:`request_body` gives the Store a reader of the request body
 that stops at ``Content-Length`` (or at the end of a chunked body, which the
 WSGI server decodes), enforces ``[server] max_body_size``, and turns a body
 that cannot be read (the client went away, broken chunking) into a
-:class:`~blobstore.errors.BadParams` -- the Store's verifying reader turns a
+:class:`~blobstore.errors.BadParams`, and one that stalls past ``[server]
+body_timeout`` into a 408 -- the Store's verifying reader turns a
 body that merely ends early into a ``SizeMismatch``. Either way the Store
 raises before the backend commits, so nothing is stored.
 
@@ -52,6 +53,7 @@ from blobstore.errors import BlobStoreError
 from blobstore.hashing import CHUNK_SIZE
 
 __all__ = [
+    "BodyTimeout",
     "ChunkIterator",
     "FileRange",
     "RequestBody",
@@ -59,6 +61,17 @@ __all__ = [
     "request_body",
     "response_body",
 ]
+
+
+class BodyTimeout(falcon.HTTPError):
+    """408: the client stopped sending the body for ``[server] body_timeout``."""
+
+    def __init__(self, description: str) -> None:
+        # The connection cannot carry another request: what is left of this
+        # body is still on it, unread.
+        super().__init__(
+            falcon.HTTP_408, description=description, headers={"Connection": "close"}
+        )
 
 
 class SocketBody(io.RawIOBase):
@@ -199,10 +212,16 @@ class RequestBody(io.RawIOBase):
         self._count(n)
         return n
 
-    def _unreadable(self, exc: Exception) -> BadParams:
+    def _unreadable(self, exc: Exception) -> Exception:
         # The boundary with the network: whatever the server's reader raises
         # (a reset connection, a bad chunk size) means the body is
         # incomplete, which is the client's problem, not a server error.
+        if isinstance(exc, TimeoutError):
+            # The socket's [server] body_timeout (blobstore_api.worker).
+            return BodyTimeout(
+                f"no more of the request body came within the "
+                f"timeout, after {self.count} bytes"
+            )
         return BadParams(
             f"request body could not be read after {self.count} bytes: "
             f"{type(exc).__name__}: {exc}"

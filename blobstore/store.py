@@ -675,3 +675,12 @@ def _check_ref_name(name: str) -> None:
         raise BadParams(f"ref name longer than {_MAX_REF_NAME} bytes")
     if any(ord(c) < 0x20 or c == "\x7f" for c in name):
         raise BadParams(f"ref name {name!r} has control characters")
+    # Names are paths ("releases/1.0"): segments that a URL or a file system
+    # would collapse or resolve name nothing a client could address again.
+    for segment in name.split("/"):
+        if segment in ("", ".", ".."):
+            what = "an empty segment" if not segment else f"a {segment!r} segment"
+            raise BadParams(
+                f"ref name {name!r} has {what}: names are '/'-separated "
+                "segments, none empty, '.' or '..'"
+            )

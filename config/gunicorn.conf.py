@@ -6,9 +6,10 @@
     gunicorn -c config/gunicorn.conf.py blobstore_api.wsgi:application
 
 It applies the same settings as ``blobstore serve`` (bind, workers, threads,
-TLS from ``[server]``; gthread workers; access log on stdout), read from
-``BLOBSTORE_CONFIG`` and the ``BLOBSTORE_*`` variables. gunicorn's own
-command-line options (``-b``, ``-w``) still override it.
+TLS and timeouts from ``[server]``; blobstore's gthread worker; access log
+on stdout), read from ``BLOBSTORE_CONFIG`` and the ``BLOBSTORE_*``
+variables. gunicorn's own command-line options (``-b``, ``-w``) still
+override it.
 
 Two things ``blobstore serve`` does for you must be done here by hand:
 

@@ -799,7 +799,32 @@ class StoreContract:
         with pytest.raises(BlobNotFound):
             store.put_ref("dangling", hash_of(b"absent"))
 
-    @pytest.mark.parametrize("name", ["", "bad\nname", "x" * 1025])
+    @pytest.mark.parametrize(
+        "name",
+        [
+            "",
+            "bad\nname",
+            "x" * 1025,
+            "/lead",
+            "trail/",
+            "a//b",
+            ".",
+            "..",
+            "a/./b",
+            "a/../b",
+            "../etc/passwd",
+        ],
+    )
     def test_ref_bad_names(self, store, name):
         with pytest.raises(BadParams):
             store.put_ref(name, hash_of(b"absent"))
+        with pytest.raises(BadParams):
+            store.get_ref(name)
+        with pytest.raises(BadParams):
+            store.delete_ref(name)
+
+    @pytest.mark.parametrize("name", ["...", ".hidden", "a/..b", "v1.0/.x"])
+    def test_ref_names_with_dots_that_are_not_segments(self, store, name):
+        h = put_bytes(store, b"dots").hash
+        assert store.put_ref(name, h) is True
+        assert store.get_ref(name).hash == h

@@ -21,6 +21,7 @@ import falcon
 
 from blobstore import errors as domain
 from blobstore_api.s3 import xml
+from blobstore_api.streaming import BodyTimeout
 
 __all__ = [
     "DOMAIN_ERRORS",
@@ -219,6 +220,12 @@ RequestTimeTooSkewed = _error(
     falcon.HTTP_403,
     "The difference between the request time and the current time is too large.",
 )
+RequestTimeout = _error(
+    "RequestTimeout",
+    falcon.HTTP_400,
+    "Your socket connection to the server was not read from or written to "
+    "within the timeout period.",
+)
 ServiceUnavailable = _error(
     "ServiceUnavailable", falcon.HTTP_503, "Please reduce your request rate."
 )
@@ -308,6 +315,11 @@ def _handle_http_error(req, resp, ex: falcon.HTTPError, params) -> None:
     _render(req, resp, error)
 
 
+def _handle_request_timeout(req, resp, ex: BodyTimeout, params) -> None:
+    # The body stalled past [server] body_timeout: S3 says RequestTimeout.
+    _render(req, resp, RequestTimeout(headers=dict(ex.headers or {})))
+
+
 def _handle_unexpected(req, resp, ex: Exception, params) -> None:
     log.exception("request %s failed", req.context.get("request_id"))
     _render(req, resp, InternalError())
@@ -317,6 +329,7 @@ def register_error_handlers(app: falcon.App) -> None:
     """Install one handler per error class on *app*."""
     app.add_error_handler(Exception, _handle_unexpected)
     app.add_error_handler(falcon.HTTPError, _handle_http_error)
+    app.add_error_handler(BodyTimeout, _handle_request_timeout)
     for domain_class, s3_class in DOMAIN_ERRORS.items():
         app.add_error_handler(domain_class, _domain_handler(s3_class))
     app.add_error_handler(S3Error, _handle_s3_error)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
@@ -42,6 +43,7 @@ from blobstore_api.s3.sigv4 import STREAMING_SIGNED_TRAILER
 from blobstore_api.s3.sigv4 import STREAMING_UNSIGNED_TRAILER
 from blobstore_api.s3.sigv4 import UNSIGNED_PAYLOAD
 from blobstore_api.s3.sigv4 import Identity
+from blobstore_api.streaming import RequestBody
 from blobstore_api.streaming import SocketBody
 
 __all__ = ["Body", "DigestReader", "open_body"]
@@ -150,16 +152,23 @@ def _int_header(req: falcon.Request, name: str) -> int | None:
 
 
 def _transport(req: falcon.Request) -> tuple[Readable, int | None, bool]:
+    # RequestBody turns a body that cannot be read (the client went away)
+    # into a 400, and one that stalls past [server] body_timeout into
+    # RequestTimeout; the size limits are the library's (MAX_PUT_SIZE, parts).
+    # It counts what arrived, for blobstore_http_received_bytes_total.
     length = req.content_length
     if length is not None:
         # Under gunicorn, straight from the socket (see SocketBody).
         direct = SocketBody.of(req.env)
-        return (req.bounded_stream if direct is None else direct), length, True
+        body = RequestBody(req.bounded_stream, length, direct)
+        req.context.body = body
+        return body, length, True
     encoding = req.get_header("Transfer-Encoding", default="").lower()
     if "chunked" in encoding:
         # The WSGI server removed the chunked framing; its input ends where
         # the body does (``wsgi.input_terminated``).
-        return req.stream, None, True
+        body = req.context.body = RequestBody(req.stream, sys.maxsize)
+        return body, None, True
     return io.BytesIO(b""), 0, False
 
 

@@ -86,6 +86,8 @@ _SERVER: dict[str, Checker] = {
     "workers": _int(1),
     "threads": _int(1),
     "max_body_size": _size(1),
+    "header_timeout": _positive_duration,
+    "body_timeout": _positive_duration,
     "certfile": nonempty_str,
     "keyfile": nonempty_str,
 }

@@ -36,6 +36,12 @@ class ServerSettings:
     workers: int = 2
     threads: int = 8
     max_body_size: int = 32 * 2**30
+    #: Longest wait for more of a request's head (line and headers): a client
+    #: that stalls there is disconnected.
+    header_timeout: timedelta = timedelta(seconds=60)
+    #: Longest wait for more of a request body (then 408, nothing stored), or
+    #: for the client to take more of a response (then the connection closes).
+    body_timeout: timedelta = timedelta(seconds=60)
     certfile: str | None = None
     keyfile: str | None = None
 

@@ -50,6 +50,17 @@ def test_encoded_names(blobs):
     assert blobs.simulate_get("/v1/refs/a/b c").json["name"] == "a/b c"
 
 
+@pytest.mark.parametrize(
+    "path", ["a/../b", "a/%2E%2E/b", "a%2F%2e%2Fb", "a//b", "a%2F%2Fb", "a/", "%2E"]
+)
+def test_dot_and_empty_segments_are_400_also_percent_encoded(blobs, path):
+    result = blobs.simulate_put(f"/v1/refs/{path}", json={"hash": hash_bytes(A)})
+    assert result.status_code == 400
+    assert error_code(result) == "bad_params"
+    assert "segment" in result.json["message"]
+    assert blobs.simulate_get(f"/v1/refs/{path}").status_code == 400
+
+
 def test_ref_to_a_missing_blob_is_404(client):
     result = client.simulate_put("/v1/refs/x", json={"hash": hash_bytes(b"nope")})
     assert result.status_code == 404

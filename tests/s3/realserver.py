@@ -1,4 +1,4 @@
-"""A real gunicorn (gthread workers) serving the S3 façade on 127.0.0.1.
+"""A real gunicorn (blobstore's gthread worker) serving the S3 façade on 127.0.0.1.
 
 The listening socket is bound here, on a free port, and handed to gunicorn
 as ``fd://N``: no port race, and requests made before the workers are up
@@ -73,7 +73,7 @@ class S3Server:
                 "-m",
                 "gunicorn",
                 "--worker-class",
-                "gthread",
+                "blobstore_api.worker.Worker",
                 "--workers",
                 str(workers),
                 "--threads",
