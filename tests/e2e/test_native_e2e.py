@@ -352,3 +352,19 @@ def test_tls_with_aead_ciphers_only(server_factory, tmp_path):
     cbc = context("ECDHE+AES+SHA1:ECDHE+AES+SHA256:ECDHE+AES+SHA384")
     with pytest.raises(ssl.SSLError, match=r"handshake failure|no shared cipher"):
         handshake(cbc)
+
+
+def test_upload_edges_answer_as_the_reference(server):
+    # charmstore's blobstore: zero parts finish as the empty blob (and
+    # finishing is idempotent); removing an unknown upload id succeeds.
+    upload = requests.post(f"{server.url}/v1/uploads", timeout=30).json()["id"]
+    finish = f"{server.url}/v1/uploads/{upload}/finish"
+    first = requests.post(finish, json={"parts": []}, timeout=30)
+    assert first.status_code == 200, first.text
+    assert first.json()["hash"] == hash_bytes(b"")
+    assert first.json()["size"] == 0
+    assert requests.post(finish, json={"parts": []}, timeout=30).json() == first.json()
+    for gone in (upload, "no-such-upload"):
+        removed = requests.delete(f"{server.url}/v1/uploads/{gone}", timeout=30)
+        assert removed.status_code == 204
+    assert requests.get(f"{server.url}/v1/uploads/{upload}", timeout=30).status_code == 404
