@@ -34,6 +34,7 @@ STATUS_BY_ERROR: dict[type[errors.BlobStoreError], str] = {
     errors.Conflict: falcon.HTTP_409,
     errors.Unavailable: falcon.HTTP_503,
     errors.InsufficientStorage: falcon.HTTP_507,
+    errors.AccessDenied: falcon.HTTP_403,
     errors.Corrupt: falcon.HTTP_500,
 }
 

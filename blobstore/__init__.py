@@ -8,7 +8,7 @@ from blobstore.collector import GCStats
 from blobstore.hashing import check_hash
 from blobstore.hashing import hash_bytes
 from blobstore.records import MultipartIndex
-from blobstore.store import PutResult
+from blobstore.records import PutResult
 from blobstore.store import Store
 
 __all__ = [

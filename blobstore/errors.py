@@ -16,6 +16,8 @@ The classes group by what the caller can do about them:
 * :class:`Unavailable` -- a backend or catalog cannot be reached; the same
   request may succeed later (503).
 * :class:`InsufficientStorage` -- the backend is (nearly) full (507).
+* :class:`AccessDenied` -- the credentials do not allow it (401/403; only
+  the HTTP client raises it).
 * :class:`Corrupt` -- stored data or metadata is inconsistent (500); an
   operator should look.
 
@@ -27,6 +29,7 @@ bucket name or a bad part list) without parsing messages.
 from __future__ import annotations
 
 __all__ = [
+    "AccessDenied",
     "BadParams",
     "BlobNotFound",
     "BlobStoreError",
@@ -237,6 +240,13 @@ class RefSourceError(Unavailable):
     before deleting anything (a missing kind of ref would mean data loss)."""
 
     code = "ref_source_failed"
+
+
+class AccessDenied(BlobStoreError):
+    """The credentials given do not allow the operation (a remote service
+    answered 401 or 403; see :mod:`blobstore.client`)."""
+
+    code = "access_denied"
 
 
 class InsufficientStorage(BlobStoreError):

@@ -23,6 +23,7 @@ __all__ = [
     "MultipartIndex",
     "ObjectRecord",
     "PartInfo",
+    "PutResult",
     "RefRecord",
     "S3PartRecord",
     "S3UploadRecord",
@@ -96,6 +97,18 @@ class BlobRecord:
         if self.index is None:
             raise Corrupt(f"blob {self.hash} is not a composite (no part index)")
         return self.index
+
+
+@dataclass(frozen=True, slots=True)
+class PutResult:
+    """What a put stored: the content's hash and size, whether it was new
+    (False: the content already existed and was deduplicated), and its MD5
+    when asked for."""
+
+    hash: str
+    size: int
+    created: bool
+    md5: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,6 @@ import logging
 import uuid
 from collections.abc import Iterable
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
 from typing import Any
@@ -74,6 +73,7 @@ from blobstore.records import BlobRecord
 from blobstore.records import BlobTotals
 from blobstore.records import MultipartIndex
 from blobstore.records import PartInfo
+from blobstore.records import PutResult
 from blobstore.records import RefRecord
 from blobstore.records import UploadRecord
 from blobstore.roots import ExpiredUploads
@@ -91,18 +91,6 @@ log = logging.getLogger(__name__)
 _MAX_REF_NAME = 1024
 #: Puts at least this big read ahead in a second thread (see readahead.py).
 _READAHEAD_MIN = 2 * 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class PutResult:
-    """What a put stored: the content's hash and size, whether it was new
-    (False: the content already existed and was deduplicated), and its MD5
-    when asked for."""
-
-    hash: str
-    size: int
-    created: bool
-    md5: str | None = None
 
 
 class Store:

@@ -166,8 +166,14 @@ class ProgressBar:
     bar instead of through it.
     """
 
-    def __init__(self, enabled: bool | None = None) -> None:
+    def __init__(self, enabled: bool | None = None, unit: str = "") -> None:
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        #: "B": counts are bytes, shown as KiB, MiB, ... and per second.
+        self._units = (
+            {"unit": "B", "unit_scale": True, "unit_divisor": 1024}
+            if unit == "B"
+            else {"unit": unit}
+        )
         self._bar: Any = None
         self._phase: str | None = None
         self._stack = contextlib.ExitStack()
@@ -186,7 +192,7 @@ class ProgressBar:
             self._close_bar()
             from tqdm import tqdm
 
-            self._bar = tqdm(desc=phase, total=total, unit="", file=sys.stderr)
+            self._bar = tqdm(desc=phase, total=total, file=sys.stderr, **self._units)
             self._phase = phase
         if total is not None and self._bar.total != total:
             self._bar.total = total

@@ -262,6 +262,7 @@ DOMAIN_ERRORS: dict[type[domain.BlobStoreError], type[S3Error]] = {
     domain.BucketNotEmpty: BucketNotEmpty,
     domain.Unavailable: ServiceUnavailable,
     domain.InsufficientStorage: InsufficientStorage,
+    domain.AccessDenied: AccessDenied,
     domain.Corrupt: InternalError,
 }
 

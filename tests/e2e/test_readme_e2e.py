@@ -59,3 +59,19 @@ def test_aws_cli_example(server, tmp_path):
     out = run_shell(with_endpoint(readme_blocks()["awscli"], server.url), tmp_path)
     assert "releases/1.0/build.tar.gz" in out
     assert "delete: s3://artifacts/site/index.html" in out
+
+
+def test_client_example(server, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code = with_endpoint(readme_blocks()["client"], server.url)
+    exec(compile(code, str(README), "exec"), {"__name__": "readme"})
+    out = capsys.readouterr().out
+    assert "resume with" in out
+    assert "missing, as with a Store" in out
+
+
+def test_cli_example(server, tmp_path):
+    code = with_endpoint(readme_blocks()["cli"], server.url)
+    code = code.replace(".venv/bin/blobstore", str(Path(sys.executable).parent / "blobstore"))
+    out = run_shell(code, tmp_path)
+    assert "builds/42" in out
