@@ -83,7 +83,9 @@ def list_objects_v1(ctx: Context, req: falcon.Request, resp: falcon.Response) ->
         "ListBucketResult",
         [
             ("Name", bucket.name),
-            ("Prefix", enc(prefix)),
+            # Not URL-encoded in v1 (botocore, the most used client, does
+            # not decode it there; v2 encodes it and botocore decodes it).
+            ("Prefix", xml.echoed(prefix)),
             ("Marker", enc(marker)),
             ("MaxKeys", limit),
             ("Delimiter", enc(delimiter) if delimiter else None),

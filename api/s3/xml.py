@@ -20,6 +20,7 @@ from datetime import UTC
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
+from urllib.parse import quote_plus
 
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
@@ -28,6 +29,7 @@ __all__ = [
     "NAMESPACE",
     "MalformedXMLError",
     "document",
+    "echoed",
     "error",
     "find_text",
     "iso_time",
@@ -124,10 +126,20 @@ def error(
 
 def url_encoder(encoding_type: str | None):
     """The function listings apply to keys and prefixes: URL-encoding for
-    ``encoding-type=url``, else identity."""
+    ``encoding-type=url``, else identity.
+
+    Encoded as AWS encodes (measured): form-style, a space is ``+`` and a
+    ``+`` is ``%2B``, ``/`` stays; clients decode with ``unquote_plus``.
+    """
     if encoding_type == "url":
-        return lambda s: None if s is None else quote(s, safe="/")
+        return lambda s: None if s is None else quote_plus(s, safe="/")
     return lambda s: s
+
+
+def echoed(value: str | None) -> str | None:
+    """A value a listing echoes unencoded (ListObjects v1's ``Prefix``),
+    with only what XML 1.0 cannot carry percent-encoded."""
+    return _xml_safe(value)
 
 
 def local_name(tag: str) -> str:
