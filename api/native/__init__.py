@@ -15,6 +15,8 @@ from blobstore_api.metrics import MetricsResource
 from blobstore_api.native.admin import Heal
 from blobstore_api.native.blobs import BlobCollection
 from blobstore_api.native.blobs import BlobItem
+from blobstore_api.native.docs import DocsPage
+from blobstore_api.native.docs import OpenApiDocument
 from blobstore_api.native.health import Health
 from blobstore_api.native.health import Ready
 from blobstore_api.native.health import Stats
@@ -48,3 +50,7 @@ def add_routes(
     app.add_route("/healthz", Health())
     app.add_route("/readyz", Ready(store))
     app.add_route("/metrics", MetricsResource(metrics))
+    as_yaml, as_json, spec = OpenApiDocument.pair()
+    app.add_route("/v1/openapi.yaml", as_yaml)
+    app.add_route("/v1/openapi.json", as_json)
+    app.add_route("/v1/docs", DocsPage(spec))
