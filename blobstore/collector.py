@@ -25,7 +25,10 @@ across all nodes:
 
 Anything that creates a new reference to an *existing* blob must touch the
 blob first (``Catalog.touch_blob``), so that a pass which missed the new
-reference cannot delete it. Only one pass runs at a time: it holds the
+reference cannot delete it; with little or no grace a whole pass can run
+between that touch and the record, so references go through
+:meth:`Store.hold <blobstore.Store.hold>`, which touches again after and
+undoes a reference to a blob that is gone. Only one pass runs at a time: it holds the
 ``gc`` :class:`~blobstore.lease.Lease`.
 """
 

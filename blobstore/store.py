@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Sequence
 from datetime import datetime
 from datetime import timedelta
 from typing import Any
+from typing import TypeVar
 
 from blobstore.backends.base import Backend
 from blobstore.backends.healing import HealProgress
@@ -82,6 +84,8 @@ from blobstore.roots import RootProvider
 from blobstore.roots import catalog_roots
 
 __all__ = ["HEAL_LAST_RUN", "PutResult", "Store"]
+
+T = TypeVar("T")
 
 #: Catalog state key of the last whole-store heal's summary (for /metrics).
 HEAL_LAST_RUN = "heal.last_run"
@@ -513,12 +517,47 @@ class Store:
         """
         _check_ref_name(name)
         check_hash(hash)
+        return self.hold(
+            [hash],
+            lambda: self.catalog.put_ref(name, hash, utcnow()),
+            lambda: self.catalog.delete_ref(name),
+        )
+
+    def hold(
+        self,
+        hashes: Sequence[str],
+        reference: Callable[[], T],
+        undo: Callable[[], object],
+    ) -> T:
+        """Make a new reference to stored blobs (*reference* records it) so
+        that no GC pass can delete them from under it; return what
+        *reference* returns.
+
+        The blobs are touched before the reference is recorded and again
+        after. A pass whose mark ran before the reference was recorded has
+        a ``before`` older than the second touch, so its conditional delete
+        no longer matches -- unless it deleted first, and then the second
+        touch fails: the reference is undone (*undo*) and the caller hears
+        :class:`BlobNotFound`, never a success for a reference to nothing.
+        This holds with no GC grace at all (on one clock: across nodes the
+        grace must exceed their clock skew).
+
+        :raises BlobNotFound: a blob is not stored, or was collected meanwhile.
+        """
+        self._touch_all(hashes)
+        result = reference()
+        try:
+            self._touch_all(hashes)
+        except BlobNotFound:
+            undo()
+            raise
+        return result
+
+    def _touch_all(self, hashes: Sequence[str]) -> None:
         now = utcnow()
-        # Touch first: a GC pass that already gathered refs will not find
-        # this one, but its conditional delete will no longer match.
-        if not self.catalog.touch_blob(hash, now):
-            raise BlobNotFound(f"blob {hash} not found")
-        return self.catalog.put_ref(name, hash, now)
+        for h in hashes:
+            if not self.catalog.touch_blob(h, now):
+                raise BlobNotFound(f"blob {h} not found")
 
     def get_ref(self, name: str) -> RefRecord:
         _check_ref_name(name)

@@ -226,3 +226,63 @@ def test_s3_objects_written_during_gc_keep_their_blobs(store, point):
         with reader:
             assert reader.read() == want
     assert stats.deleted == 1 and not store.exists(doomed)
+
+
+# -- a whole pass with no grace inside the window ---------------------------------
+#
+# With a grace of 0 a whole pass can run after a writer touched a blob and
+# before it recorded its reference: the pass finds no reference and a put
+# time before its cut-off, and deletes the blob. The writer must then not
+# report success for a reference to nothing (Store.hold touches again after
+# recording, and undoes the reference when the blob is gone).
+
+
+def run_a_pass_first(store: Store, method: str) -> Callable[[], None]:
+    """Make the catalog's *method* run a GC pass with no grace before it
+    records anything; returns the function that restores it."""
+    original = getattr(store.catalog, method)
+
+    def after_a_pass(*args, **kwargs):
+        store.gc(before=utcnow())
+        return original(*args, **kwargs)
+
+    setattr(store.catalog, method, after_a_pass)
+    return lambda: setattr(store.catalog, method, original)
+
+
+def test_a_ref_to_a_blob_collected_while_pinning_is_refused_not_dangling(store):
+    from blobstore.errors import BlobNotFound
+    from blobstore.errors import RefNotFound
+
+    h = store.put(io.BytesIO(b"pinned just too late")).hash
+    restore = run_a_pass_first(store, "put_ref")
+    with pytest.raises(BlobNotFound):
+        store.put_ref("late", h)
+    restore()
+    assert not store.exists(h)
+    with pytest.raises(RefNotFound):
+        store.get_ref("late")
+    # Put again and pinned again, it stays.
+    store.put(io.BytesIO(b"pinned just too late"))
+    assert store.put_ref("late", h) is True
+    store.gc(before=utcnow())
+    assert read(store, h) == b"pinned just too late"
+
+
+def test_an_s3_object_whose_content_was_collected_meanwhile_is_a_503(store):
+    from blobstore.errors import ObjectNotFound
+    from blobstore.errors import Unavailable
+
+    objects = ObjectStore(store)
+    objects.create_bucket("bkt", owner="alice")
+    restore = run_a_pass_first(store, "put_object")
+    with pytest.raises(Unavailable, match="send it again"):
+        objects.put_object("bkt", "late", io.BytesIO(b"stored just too late"), 20)
+    restore()
+    with pytest.raises(ObjectNotFound):
+        objects.get_object("bkt", "late")
+    objects.put_object("bkt", "late", io.BytesIO(b"stored just too late"), 20)
+    store.gc(before=utcnow())
+    _, reader = objects.open_object("bkt", "late")
+    with reader:
+        assert reader.read() == b"stored just too late"

@@ -54,6 +54,7 @@ from blobstore.errors import InvalidPart
 from blobstore.errors import InvalidPartOrder
 from blobstore.errors import ObjectNotFound
 from blobstore.errors import PartTooSmall
+from blobstore.errors import Unavailable
 from blobstore.errors import UploadNotFound
 from blobstore.hashing import Readable
 from blobstore.reader import Window
@@ -229,9 +230,32 @@ class ObjectStore:
             headers=dict(meta.headers),
             metadata=dict(meta.metadata),
         )
-        self._catalog.put_object(record)
-        self._recheck_bucket(record)
+        self._record_object(record)
         return record
+
+    def _record_object(self, record: ObjectRecord) -> None:
+        """Record *record*, whose blobs are stored, safe from a concurrent
+        GC pass (:meth:`Store.hold`); the bucket is checked again after.
+
+        :raises Unavailable: a GC pass collected the content meanwhile (it
+            was put, or copied, just as a pass with no grace swept): the
+            client sends it again (S3 clients retry a 503).
+        """
+
+        def undo() -> None:
+            if self._catalog.get_object(record.bucket, record.key) == record:
+                self._catalog.delete_object(record.bucket, record.key)
+
+        try:
+            self.store.hold(
+                record.blob_hashes(), lambda: self._catalog.put_object(record), undo
+            )
+        except BlobNotFound:
+            raise Unavailable(
+                f"the content of {record.bucket}/{record.key} was collected while "
+                "it was being stored; send it again"
+            ) from None
+        self._recheck_bucket(record)
 
     def _put_bytes(self, stream: Readable, size: int | None, limit: int):
         if size is not None and size > limit:
@@ -308,7 +332,7 @@ class ObjectStore:
         """
         check_key(key)
         self.get_bucket(bucket)
-        self._touch(source.blob_hashes(), source)
+        self._touch(source.blob_hashes(), source)  # gone: ObjectNotFound
         if meta is None:
             meta = ObjectMeta(source.content_type, source.headers, source.metadata)
         record = ObjectRecord(
@@ -323,8 +347,7 @@ class ObjectStore:
             headers=dict(meta.headers),
             metadata=dict(meta.metadata),
         )
-        self._catalog.put_object(record)
-        self._recheck_bucket(record)
+        self._record_object(record)
         return record
 
     def _touch(self, hashes: Sequence[str], source: ObjectRecord) -> None:
