@@ -5,6 +5,7 @@ refuses is answered in the house style (JSON, or S3 XML on S3's paths)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import time
@@ -295,3 +296,60 @@ def test_s3_uploads_count_as_received_bytes(server, bucket):
         Body=b"p" * 1000,
     )
     assert metric(server, name, **part_route) >= 1000
+
+
+# -- clients that hang up -----------------------------------------------------------
+
+
+def hang_up(server: ServerProcess, head: bytes, body: bytes) -> float:
+    """Send a head and part of the body, close; how long until the (only)
+    thread answers the next request."""
+    with connect(server) as sock:
+        sock.sendall(head + body)
+    start = time.monotonic()
+    assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200
+    return time.monotonic() - start
+
+
+def test_a_native_put_cut_off_stores_nothing_and_frees_the_thread(server):
+    before = blob_count(server)
+    data = b"n" * 3_000_000
+    digest = hashlib.sha384(data).hexdigest()
+    head = (
+        f"PUT /v1/blobs/{digest} HTTP/1.1\r\nHost: x\r\n"
+        f"Content-Length: {len(data)}\r\n\r\n"
+    ).encode()
+    assert hang_up(server, head, data[:1_000_000]) < TIMEOUT  # not the timeout
+    assert blob_count(server) == before
+    assert requests.head(f"{server.url}/v1/blobs/{digest}", timeout=10).status_code == 404
+
+
+def test_an_s3_put_cut_off_stores_nothing_and_frees_the_thread(server, bucket):
+    before = blob_count(server)
+    head = s3_head(server, "PUT", f"/{bucket}/cut", {"Content-Length": "3000000"})
+    assert hang_up(server, head, b"s" * 1_000_000) < TIMEOUT
+    assert blob_count(server) == before
+    with pytest.raises(s3_client(server).exceptions.ClientError):
+        s3_client(server).head_object(Bucket=bucket, Key="cut")
+
+
+def test_a_part_cut_off_is_not_complete_and_can_be_sent_again(server):
+    upload = requests.post(f"{server.url}/v1/uploads", timeout=10).json()["id"]
+    part = b"p" * 6 * 1024 * 1024
+    digest = hashlib.sha384(part).hexdigest()
+    head = (
+        f"PUT /v1/uploads/{upload}/parts/0?hash={digest}&offset=0 HTTP/1.1\r\n"
+        f"Host: x\r\nContent-Length: {len(part)}\r\n\r\n"
+    ).encode()
+    assert hang_up(server, head, part[: 2 * 1024 * 1024]) < TIMEOUT
+    info = requests.get(f"{server.url}/v1/uploads/{upload}", timeout=10).json()
+    assert all(p is None or not p["complete"] for p in info["parts"])
+    again = requests.put(
+        f"{server.url}/v1/uploads/{upload}/parts/0",
+        params={"hash": digest, "offset": 0},
+        data=part,
+        timeout=30,
+    )
+    assert again.status_code == 200, again.text
+    info = requests.get(f"{server.url}/v1/uploads/{upload}", timeout=10).json()
+    assert info["parts"][0]["complete"] is True
