@@ -1,9 +1,12 @@
-"""Turn a catalog's "cannot reach the database" errors into ``Unavailable``.
+"""Turn a catalog's driver errors into domain errors: "cannot reach the
+database" into ``Unavailable``, "the database is full" into
+``InsufficientStorage``.
 
-Each catalog names which of its driver's exceptions mean the database is
-unreachable or busy (the same request may succeed later) and provides
-``_unavailable(exc)`` to word the error; :func:`guard_public_methods` then
-wraps every public method, generators included, so no method can forget.
+Each catalog names which of its driver's exceptions are the database's
+state (unreachable or busy: the same request may succeed later; or full)
+and provides ``_driver_error(exc)`` to word the error and pick its class;
+:func:`guard_public_methods` then wraps every public method, generators
+included, so no method can forget.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ def _guard(method: Callable[..., Any], transient: Callable[[BaseException], bool
                 yield from method(self, *args, **kwargs)
             except Exception as exc:
                 if transient(exc):
-                    raise self._unavailable(exc) from exc
+                    raise self._driver_error(exc) from exc
                 raise
 
         return generator
@@ -39,7 +42,7 @@ def _guard(method: Callable[..., Any], transient: Callable[[BaseException], bool
             return method(self, *args, **kwargs)
         except Exception as exc:
             if transient(exc):
-                raise self._unavailable(exc) from exc
+                raise self._driver_error(exc) from exc
             raise
 
     return call
@@ -49,7 +52,7 @@ def guard_public_methods(
     transient: Callable[[BaseException], bool],
 ) -> Callable[[_C], _C]:
     """Class decorator: wrap every public method so that exceptions for which
-    ``transient(exc)`` is true become ``self._unavailable(exc)``."""
+    ``transient(exc)`` is true become ``self._driver_error(exc)``."""
 
     def decorate(cls: _C) -> _C:
         for name, value in list(vars(cls).items()):

@@ -205,7 +205,7 @@ class MongoCatalog(Catalog):
             except BaseException as exc:
                 self.close()  # do not leak the connection pool of a failed start
                 if isinstance(exc, _TRANSIENT):
-                    raise self._unavailable(exc) from exc
+                    raise self._driver_error(exc) from exc
                 raise
 
     @classmethod
@@ -254,7 +254,7 @@ class MongoCatalog(Catalog):
     def _coll(self, kind: str) -> Any:
         return self._db[f"{self.prefix}.{kind}"]
 
-    def _unavailable(self, exc: Exception) -> Unavailable:
+    def _driver_error(self, exc: Exception) -> Unavailable:
         return Unavailable(
             f"MongoDB catalog (database {self.database!r}) unavailable: {exc}"
         )

@@ -31,7 +31,9 @@ from typing import Any
 
 from blobstore.catalog.base import Catalog
 from blobstore.catalog.guard import guard_public_methods
+from blobstore.errors import BlobStoreError
 from blobstore.errors import Conflict
+from blobstore.errors import InsufficientStorage
 from blobstore.errors import Unavailable
 from blobstore.keys import prefix_upper_bound
 from blobstore.records import BlobRecord
@@ -192,15 +194,18 @@ def _index(text: str | None) -> MultipartIndex | None:
 # What "the database is busy or unreachable" looks like from sqlite3: the
 # lock wait ran out, the disk failed, the file vanished or became read-only.
 _TRANSIENT_MESSAGES = ("locked", "busy", "disk i/o error", "unable to open", "readonly")
+# SQLITE_FULL: the file system (or a quota) has no room for the write.
+_FULL_MESSAGE = "is full"
 
 
-def _transient(exc: BaseException) -> bool:
+def _known(exc: BaseException) -> bool:
+    """A driver error that is the database's state, not a bug here."""
     return isinstance(exc, sqlite3.OperationalError) and any(
-        m in str(exc).lower() for m in _TRANSIENT_MESSAGES
+        m in str(exc).lower() for m in (*_TRANSIENT_MESSAGES, _FULL_MESSAGE)
     )
 
 
-@guard_public_methods(_transient)
+@guard_public_methods(_known)
 class SQLiteCatalog(Catalog):
     """Catalog in one SQLite file. ``path`` may be ``":memory:"`` for tests
     (one shared in-process database)."""
@@ -286,14 +291,17 @@ class SQLiteCatalog(Catalog):
     def _changes(self, sql: str, args: Sequence[Any] = ()) -> int:
         return self._db.execute(sql, args).rowcount
 
-    def _unavailable(self, exc: BaseException) -> Unavailable:
+    def _driver_error(self, exc: BaseException) -> BlobStoreError:
+        if _FULL_MESSAGE in str(exc).lower():
+            # The write was rolled back: nothing recorded, nothing corrupt.
+            return InsufficientStorage(f"SQLite catalog {self.path}: {exc}")
         return Unavailable(f"SQLite catalog {self.path} unavailable: {exc}")
 
     def check(self) -> None:
         try:
             self._one("SELECT 1")
         except sqlite3.Error as exc:
-            raise self._unavailable(exc) from exc
+            raise self._driver_error(exc) from exc
 
     def close(self) -> None:
         """Close every connection this process opened (any thread's)."""
