@@ -307,6 +307,12 @@ class Store:
 
     def _expiry(self, expires: datetime | timedelta, now: datetime) -> datetime:
         if isinstance(expires, timedelta):
+            if expires > self.max_upload_expiry:
+                # Refused before now + expires, which can be past year 9999.
+                raise BadParams(
+                    f"expiry {expires} from now is too far in the future "
+                    f"(maximum {self.max_upload_expiry})"
+                )
             expires = now + expires
         expires = to_millis(expires)
         if expires > now + self.max_upload_expiry:

@@ -254,6 +254,14 @@ class StoreContract:
         with pytest.raises(BadParams, match="too far in the future"):
             store.new_upload(timedelta(days=30))
 
+    def test_expiry_beyond_the_calendar_is_too_far(self, store):
+        # Found by schemathesis: now + the duration overflowed (a 500).
+        for far in (timedelta.max, timedelta(seconds=9999999999999)):
+            with pytest.raises(BadParams, match="too far in the future"):
+                store.new_upload(far)
+            with pytest.raises(BadParams, match="too far in the future"):
+                store.set_owner("no-such-upload", "owner", far)
+
     def test_put_part_negative_part(self, store):
         upload = store.new_upload(HOUR)
         with pytest.raises(BadParams, match="negative part number"):
