@@ -55,6 +55,19 @@ def _seconds(t: datetime) -> datetime:
     return t.replace(microsecond=0)
 
 
+def _http_date(req: falcon.Request, name: str) -> datetime | None:
+    """The HTTP-date in header *name*, or None when absent or not a valid
+    HTTP-date: RFC 9110 (13.1.3, 13.1.4) has a recipient ignore such an
+    ``If-Modified-Since`` or ``If-Unmodified-Since``, not refuse it."""
+    header = req.get_header(name)
+    if header is None:
+        return None
+    try:
+        return falcon.http_date_to_dt(header.strip())
+    except ValueError:
+        return None
+
+
 def _precondition(req: falcon.Request, hash: str, modified: datetime) -> int | None:
     """Evaluate conditional headers in RFC 9110 §13.2.2 order: 412, 304 or None."""
     if_match = req.if_match
@@ -63,7 +76,7 @@ def _precondition(req: falcon.Request, hash: str, modified: datetime) -> int | N
         if not any(t == "*" or (t == hash and not t.is_weak) for t in if_match):
             return 412
     else:
-        since = req.if_unmodified_since
+        since = _http_date(req, "If-Unmodified-Since")
         if since is not None and modified > _seconds(since):
             return 412
     if_none_match = req.if_none_match
@@ -71,7 +84,7 @@ def _precondition(req: falcon.Request, hash: str, modified: datetime) -> int | N
         if any(t == "*" or t == hash for t in if_none_match):
             return 304
     elif req.method in ("GET", "HEAD"):
-        since = req.if_modified_since
+        since = _http_date(req, "If-Modified-Since")
         if since is not None and modified <= _seconds(since):
             return 304
     return None
