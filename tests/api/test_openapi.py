@@ -10,12 +10,18 @@ from pathlib import Path
 import pytest
 import yaml
 from falcon import inspect
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from openapi_spec_validator import validate
 
 import blobstore_api
 from blobstore.config import Token
+from blobstore.errors import BadParams
+from blobstore.errors import NotFound
 from blobstore_api.app import create_native_app
 from tests.api.conftest import make_settings
+from tests.api.conftest import make_store
 
 SPEC_PATH = Path(blobstore_api.__file__).parent / "openapi.yaml"
 HTTP_METHODS = {"get", "put", "post", "delete", "head", "patch", "options"}
@@ -70,3 +76,74 @@ def test_security_matches_the_service(spec, make_client):
         result = client.simulate_request(method, url)
         public = operation.get("security") == []
         assert (result.status_code != 401) == public, (method, path)
+
+
+# -- the ref name pattern ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ref_name_pattern(spec):
+    (param,) = spec["paths"]["/v1/refs/{name}"]["parameters"]
+    return re.compile(param["schema"]["pattern"])
+
+
+@pytest.fixture(scope="module")
+def empty_store(tmp_path_factory):
+    with make_store(tmp_path_factory.mktemp("ref-names")) as store:
+        yield store
+
+
+def service_accepts(store, name: str) -> bool:
+    try:
+        store.get_ref(name)
+    except BadParams:
+        return False
+    except NotFound:
+        return True
+    raise AssertionError("an empty store found a ref")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "a",
+        "releases/1.0",
+        ".hidden",
+        "a/.b",
+        "...",
+        "a/.../b",
+        "%2E%2E",
+        "ü/名前",
+        "a b",
+        "\x80\x9f",  # C1 characters are not refused
+        "",
+        "/",
+        "/a",
+        "a/",
+        "a//b",
+        ".",
+        "..",
+        "./a",
+        "a/.",
+        "a/../b",
+        "a\x00b",
+        "tab\there",
+        "new\nline",
+        "del\x7f",
+    ],
+)
+def test_ref_name_pattern_matches_the_service(ref_name_pattern, empty_store, name):
+    assert bool(ref_name_pattern.search(name)) == service_accepts(empty_store, name)
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(
+    name=st.text(
+        st.sampled_from(["a", "é", ".", "/", "\x00", "\x1f", "\x7f", "\x85", " "]),
+        max_size=12,
+    )
+)
+def test_ref_name_pattern_agrees_on_any_short_name(ref_name_pattern, empty_store, name):
+    # Short names, so the byte limit (which the pattern leaves out) is never
+    # what decides.
+    assert bool(ref_name_pattern.search(name)) == service_accepts(empty_store, name)
