@@ -19,6 +19,7 @@ import blobstore_api
 from blobstore.config import Token
 from blobstore.errors import BadParams
 from blobstore.errors import NotFound
+from blobstore.units import parse_duration
 from blobstore_api.app import create_native_app
 from tests.api.conftest import make_settings
 from tests.api.conftest import make_store
@@ -147,3 +148,25 @@ def test_ref_name_pattern_agrees_on_any_short_name(ref_name_pattern, empty_store
     # Short names, so the byte limit (which the pattern leaves out) is never
     # what decides.
     assert bool(ref_name_pattern.search(name)) == service_accepts(empty_store, name)
+
+
+# -- the duration pattern ------------------------------------------------------------
+
+
+def duration_parses(text: str) -> bool:
+    try:
+        parse_duration(text)
+    except ValueError:
+        return False
+    return True
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(st.sampled_from([*"0159.", *"smhdMSx", " ", "\t", "-"]), max_size=10)
+)
+def test_duration_pattern_is_the_parsers_grammar(spec, text):
+    # Zero matches and parses (the service then refuses it as not positive,
+    # as the schema's description says).
+    pattern = re.compile(spec["components"]["schemas"]["Duration"]["pattern"])
+    assert bool(pattern.search(text)) == duration_parses(text)
