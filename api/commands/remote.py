@@ -11,7 +11,6 @@ bar on a terminal; its upload id is printed first, so an interrupted
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 import threading
@@ -20,7 +19,6 @@ from typing import Any
 
 import click
 
-from blobstore_api.commands import fail
 from blobstore_api.commands import failing_as
 from blobstore_api.commands._ops import ProgressBar
 from blobstore_api.commands._ops import emit
@@ -157,17 +155,8 @@ def get(
 
 
 def _to_stdout(client: Any, hash: str) -> int:
-    digest = hashlib.sha384()
-    size = 0
-    out = sys.stdout.buffer
-    with client.open(hash) as reader:
-        while chunk := reader.read(1024 * 1024):
-            digest.update(chunk)
-            out.write(chunk)
-            size += len(chunk)
-    out.flush()
-    if digest.hexdigest() != hash:
-        fail(f"blob {hash}: the bytes received hash to {digest.hexdigest()}")
+    size = client.copy_to(hash, sys.stdout.buffer)  # HashMismatch: exits
+    sys.stdout.buffer.flush()
     return size
 
 

@@ -12,6 +12,7 @@ blobs: GC does, on the service.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -144,6 +145,25 @@ class Client:
         :raises BlobNotFound:"""
         return RemoteReader(self.http, hash, self.stat(hash).size)
 
+    def copy_to(self, hash: str, out: Any) -> int:
+        """Write the blob to the binary stream *out* as it arrives, checking
+        its hash; return its size.
+
+        :raises HashMismatch: what arrived is not the blob (*out* has it).
+        """
+        digest = hashlib.sha384()
+        size = 0
+        with self.open(hash) as reader:
+            while chunk := reader.read(1024 * 1024):
+                digest.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+        if digest.hexdigest() != hash:
+            raise HashMismatch(
+                f"blob {hash}: the bytes received hash to {digest.hexdigest()}"
+            )
+        return size
+
     def get_file(self, hash: str, path: str | os.PathLike[str]) -> int:
         """Write the blob to *path* (through a temporary file beside it,
         renamed once the bytes are verified); return its size.
@@ -151,18 +171,13 @@ class Client:
         left as it was)."""
         target = os.fspath(path)
         partial = f"{target}.partial"
-        digest = hashlib.sha384()
-        size = 0
-        with self.open(hash) as reader, open(partial, "wb") as out:
-            while chunk := reader.read(1024 * 1024):
-                digest.update(chunk)
-                out.write(chunk)
-                size += len(chunk)
-        if digest.hexdigest() != hash:
-            os.unlink(partial)
-            raise HashMismatch(
-                f"blob {hash}: the bytes received hash to {digest.hexdigest()}"
-            )
+        try:
+            with open(partial, "wb") as out:
+                size = self.copy_to(hash, out)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(partial)
+            raise
         os.replace(partial, target)
         return size
 

@@ -12,6 +12,7 @@ class of the status.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from blobstore import errors
@@ -38,6 +39,7 @@ _BY_STATUS: dict[int, type[errors.BlobStoreError]] = {
 }
 
 
+@functools.cache
 def _by_code() -> dict[str, type[errors.BlobStoreError]]:
     found: dict[str, type[errors.BlobStoreError]] = {}
     pending: list[type[errors.BlobStoreError]] = [errors.BlobStoreError]

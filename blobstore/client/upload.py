@@ -45,6 +45,7 @@ __all__ = [
     "Progress",
     "default_part_size",
     "hash_range",
+    "read_range",
     "upload_file",
 ]
 
@@ -84,17 +85,26 @@ def cut(size: int, part_size: int) -> list[Part]:
     ]
 
 
-def hash_range(fd: int, offset: int, size: int) -> str:
-    """The SHA-384 of *size* bytes of *fd* from *offset* (read with pread,
-    so threads share one descriptor)."""
-    digest = hashlib.sha384()
+def read_range(fd: int, offset: int, size: int) -> Iterator[bytes]:
+    """*size* bytes of *fd* from *offset*, 1 MiB at a time (with pread, so
+    threads share one descriptor).
+
+    :raises BadParams: the file is shorter: it changed while being sent.
+    """
     end = offset + size
     while offset < end:
         chunk = os.pread(fd, min(CHUNK, end - offset), offset)
         if not chunk:
             raise BadParams(f"the file ended at byte {offset} of {end}: it changed")
-        digest.update(chunk)
         offset += len(chunk)
+        yield chunk
+
+
+def hash_range(fd: int, offset: int, size: int) -> str:
+    """The SHA-384 of *size* bytes of *fd* from *offset*."""
+    digest = hashlib.sha384()
+    for chunk in read_range(fd, offset, size):
+        digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -111,12 +121,7 @@ class _FileSlice:
         return self._part.size
 
     def __iter__(self) -> Iterator[bytes]:
-        offset, end = self._part.offset, self._part.offset + self._part.size
-        while offset < end:
-            chunk = os.pread(self._fd, min(CHUNK, end - offset), offset)
-            if not chunk:
-                raise BadParams(f"the file ended at byte {offset}: it changed")
-            offset += len(chunk)
+        for chunk in read_range(self._fd, self._part.offset, self._part.size):
             yield chunk
             self._sent(len(chunk))
 
