@@ -242,6 +242,7 @@ def test_shipped_production_config_loads(tmp_path):
             "[server] certfile '/nonexistent.pem' is not a readable file",
         ),
         ("[gc]\ngrace = 'soon'\n", "[gc] grace must be a duration"),
+        ("[gc]\nlease_ttl = '500ms'\n", "[gc] lease_ttl must be at least 1s"),
         ("[gc]\nref_sources = 'x'\n", "[gc] ref_sources must be a list of tables"),
         ("[gc]\nref_sources = [{path = 'x'}]\n", "[gc] ref_sources[0].type must be"),
         ("[catalog]\ntype = 'oracle'\n", "[catalog] type 'oracle' is not installed"),

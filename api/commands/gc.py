@@ -36,6 +36,7 @@ from blobstore_api.commands._ops import table
 
 if TYPE_CHECKING:
     from blobstore import Store
+    from blobstore.config import GCSettings
 
 __all__ = ["gc", "register"]
 
@@ -78,7 +79,7 @@ def gc(
     with command_logging(log_format):
         store = open_store(settings)
         try:
-            code, doc = _run(store, settings.gc.grace, expiry, dry_run)
+            code, doc = _run(store, settings.gc, expiry, dry_run)
         finally:
             store.close()
     if as_json:
@@ -91,7 +92,7 @@ def gc(
 
 
 def _run(
-    store: Store, grace: timedelta, expiry: timedelta, dry_run: bool
+    store: Store, settings: GCSettings, expiry: timedelta, dry_run: bool
 ) -> tuple[int, dict[str, Any]]:
     from blobstore.clock import utcnow
     from blobstore.errors import BlobStoreError
@@ -99,8 +100,8 @@ def _run(
     from blobstore.s3.objects import ObjectStore
 
     started = time.monotonic()
-    before = utcnow() - grace
-    base = {"grace_seconds": grace.total_seconds(), "dry_run": dry_run}
+    before = utcnow() - settings.grace
+    base = {"grace_seconds": settings.grace.total_seconds(), "dry_run": dry_run}
     try:
         total = store.stats()
         sweep_total = total.blobs + total.composites
@@ -112,7 +113,12 @@ def _run(
             store.add_gc_expiry(
                 StaleS3Uploads(ObjectStore(store, multipart_expiry=expiry))
             )
-            stats = store.gc(before=before, dry_run=dry_run, progress=tick)
+            stats = store.gc(
+                before=before,
+                dry_run=dry_run,
+                progress=tick,
+                lease_ttl=settings.lease_ttl,
+            )
     except BlobStoreError as exc:
         code = exit_code(exc)
         if code == EXIT_TEMPFAIL:

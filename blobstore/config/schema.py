@@ -65,6 +65,15 @@ def _positive_duration(value: Any) -> timedelta:
     return duration
 
 
+def _lease_ttl(value: Any) -> timedelta:
+    # Renewed every third of it: below a second, a scheduling hiccup or a
+    # slow catalog write would lose the lease.
+    duration = parse_duration(value)
+    if duration < timedelta(seconds=1):
+        raise ValueError("must be at least 1s")
+    return duration
+
+
 def _bind(value: Any) -> str:
     _str(value)
     if value.startswith("unix:"):
@@ -105,7 +114,11 @@ _LIMITS: dict[str, Checker] = {
     "max_parts": _int(1),
     "max_upload_expiry": _positive_duration,
 }
-_GC: dict[str, Checker] = {"grace": parse_duration, "ref_sources": _table_list}
+_GC: dict[str, Checker] = {
+    "grace": parse_duration,
+    "lease_ttl": _lease_ttl,
+    "ref_sources": _table_list,
+}
 
 #: Typed sections: every key is known.
 SCHEMA: dict[str, dict[str, Checker]] = {

@@ -84,9 +84,12 @@ class LimitSettings:
 
 @dataclass(frozen=True, slots=True)
 class GCSettings:
-    """``[gc]``: the grace period and external ref sources."""
+    """``[gc]``: the grace period, the pass's lease and external ref sources."""
 
     grace: timedelta = timedelta(minutes=30)
+    #: How long a pass's lease outlives its holder: a node that dies mid-pass
+    #: blocks other passes this long.
+    lease_ttl: timedelta = timedelta(minutes=2)
     ref_sources: tuple[Mapping[str, Any], ...] = ()
 
 
