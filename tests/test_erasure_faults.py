@@ -562,6 +562,23 @@ def test_check_and_stats_follow_drive_health(backend):
         backend.check()
 
 
+def test_a_name_lock_held_too_long_is_a_clean_unavailable(tmp_path):
+    # A holder that hangs (a frozen process, a stuck drive under a remove)
+    # must not hang every remove and heal of its stripe on every node.
+    from blobstore.backends.erasure.namelock import name_lock
+
+    backend = make_set(tmp_path, 4, 2, block_size=BLOCK, fsync=False)
+    with name_lock(backend.drives, "stuck"):
+        started = time.monotonic()
+        with pytest.raises(Unavailable, match=r"lock of 'stuck' .*locks/st.* 0.3s"):
+            with name_lock(backend.drives, "stuck", timeout=0.3):
+                pass
+        assert 0.3 <= time.monotonic() - started < 5
+    with name_lock(backend.drives, "stuck", timeout=0.3):  # free again
+        pass
+    backend.close()
+
+
 def test_remove_waits_while_a_heal_holds_the_name(tmp_path):
     # Heal and remove of one name exclude each other (namelock.py): a remove
     # must not interleave with a heal that could commit shards behind it.

@@ -1,18 +1,19 @@
 """Several nodes on one machine: three ``blobstore serve`` processes on the
-same SQLite catalog file and the same blob directory. One upload's parts go
+same catalog (an SQLite file; also a real MongoDB database when
+BLOBSTORE_TEST_MONGODB_URI is set) and the same blob directory. One upload's parts go
 to different nodes and a third finishes it; a blob put on one is read,
 pinned and ranged on the others; GC passes started on every node at once
 run one at a time (the catalog lease): one runs, the others exit 75. A
 pass whose process is killed mid-sweep keeps the lease only until its ttl
 runs out, then a pass on another node takes it and finishes; a pass frozen
-mid-sweep past its ttl stops by itself when it wakes, deleting nothing
-more. docs/reliability.md lists what it proved.
+past its ttl stops by itself when it wakes, deleting nothing. docs/reliability.md lists what it proved.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import signal
 import subprocess
@@ -26,8 +27,10 @@ import requests
 
 from blobstore import Store
 from blobstore.backends.local import LocalBackend
+from blobstore.catalog.mongo import MongoCatalog
 from blobstore.catalog.sqlite import SQLiteCatalog
 from blobstore.lease import Lease
+from tests.conftest import MONGODB_URI_ENV
 from tests.e2e.server import ServerProcess
 
 MiB = 1024 * 1024
@@ -36,11 +39,36 @@ MiB = 1024 * 1024
 LEASE_TTL = 6.0
 
 
+@pytest.fixture(params=["sqlite", pytest.param("mongodb", marks=pytest.mark.mongodb)])
+def catalog_table(request, tmp_path, mongo_database):
+    """The nodes' ``[catalog]`` table: an SQLite file, or a fresh database on
+    the real MongoDB named by BLOBSTORE_TEST_MONGODB_URI."""
+    if request.param == "sqlite":
+        yield {"path": str(tmp_path / "shared" / "catalog.db")}
+        return
+    uri = os.environ.get(MONGODB_URI_ENV)
+    if not uri:
+        pytest.skip(f"needs a real MongoDB: set {MONGODB_URI_ENV}=mongodb://...")
+    yield {"type": "mongodb", "uri": uri, "database": mongo_database}
+    import pymongo
+
+    with pymongo.MongoClient(uri) as client:
+        client.drop_database(mongo_database)
+
+
+def open_catalog(table):
+    """This process's own connection to the nodes' catalog."""
+    if table.get("type") == "mongodb":
+        return MongoCatalog.from_config(table)
+    return SQLiteCatalog(table["path"])
+
+
 @pytest.fixture
-def nodes(tmp_path):
+def nodes(tmp_path, catalog_table):
     shared = tmp_path / "shared"
+    catalog = "".join(f"{k} = {json.dumps(v)}\n" for k, v in catalog_table.items())
     config = (
-        f'[catalog]\npath = "{shared / "catalog.db"}"\n'
+        f"[catalog]\n{catalog}"
         f'[backend]\npath = "{shared / "blobs"}"\n'
         "[limits]\nmin_part_size = 1024\n"
         f'[gc]\nlease_ttl = "{LEASE_TTL}s"\n'
@@ -104,11 +132,11 @@ def gc(node: ServerProcess) -> int:
     ).returncode
 
 
-def test_gc_passes_on_every_node_run_one_at_a_time(nodes, tmp_path):
+def test_gc_passes_on_every_node_run_one_at_a_time(nodes, catalog_table):
     for node in nodes:  # something to collect, put on each node
         requests.post(f"{node.url}/v1/blobs", data=os.urandom(50_000), timeout=30)
     # While another process holds the gc lease, no node's pass runs.
-    catalog = SQLiteCatalog(tmp_path / "shared" / "catalog.db")
+    catalog = open_catalog(catalog_table)
     try:
         with Lease(catalog):
             with ThreadPoolExecutor(3) as pool:
@@ -133,14 +161,13 @@ GARBAGE = 4000
 
 
 @pytest.fixture
-def crowded(nodes, tmp_path):
+def crowded(nodes, tmp_path, catalog_table):
     """The nodes' store holding GARBAGE unreferenced blobs (put through the
     library, without fsync, for speed) and a few pinned ones (put over HTTP);
-    yields (nodes, the pinned contents by hash, a catalog on the file)."""
+    yields (nodes, the pinned contents by hash, a catalog connection)."""
     shared = tmp_path / "shared"
     store = Store(
-        SQLiteCatalog(shared / "catalog.db"),
-        LocalBackend(shared / "blobs", fsync=False),
+        open_catalog(catalog_table), LocalBackend(shared / "blobs", fsync=False)
     )
     for i in range(GARBAGE):
         store.put(io.BytesIO(b"garbage %d" % i))
@@ -155,7 +182,7 @@ def crowded(nodes, tmp_path):
             f"{nodes[i % 3].url}/v1/refs/keep/{i}", json={"hash": digest}, timeout=30
         ).ok
         pinned[digest] = data
-    catalog = SQLiteCatalog(shared / "catalog.db")
+    catalog = open_catalog(catalog_table)
     yield nodes, pinned, catalog
     catalog.close()
 
@@ -220,50 +247,52 @@ def test_a_pass_killed_mid_sweep_loses_the_lease_and_another_node_finishes(
     check_everything_pinned_is_whole(nodes, pinned, catalog, tmp_path)
 
 
-def freeze_between_writes(process: subprocess.Popen, path: Path) -> None:
-    """SIGSTOP *process* at a moment it holds no SQLite write lock.
-
-    A process frozen inside a write transaction holds the file's lock and
-    every writer on every node waits for it: SQLite's limit (the MongoDB
-    catalog holds no lock across a client's pause). What is proved here is
-    the lease, so freeze the pass between two deletes.
-    """
-    import sqlite3
-
-    for _ in range(1000):
-        process.send_signal(signal.SIGSTOP)
-        probe = sqlite3.connect(path, timeout=0.05)
-        try:
-            probe.execute("BEGIN IMMEDIATE")
-            probe.rollback()
-            return
-        except sqlite3.OperationalError:  # locked: let it finish that write
-            process.send_signal(signal.SIGCONT)
-            time.sleep(0.002)
-        finally:
-            probe.close()
-    raise AssertionError("the pass never left its write transaction")
-
-
-def test_a_pass_frozen_past_its_ttl_stops_when_it_wakes(crowded, tmp_path):
-    nodes, pinned, catalog = crowded
-    frozen = start_pass_and_catch_it_mid_sweep(nodes[0], catalog)
-    freeze_between_writes(frozen, tmp_path / "shared" / "catalog.db")
+def test_a_pass_frozen_past_its_ttl_stops_when_it_wakes(nodes, catalog_table, tmp_path):
+    """A pass paused (SIGSTOP, a frozen VM) past its lease's ttl: another
+    node's pass takes the lease over and runs; the paused one, woken, stops
+    before deleting anything, though by then there is garbage it would
+    delete (a blob unpinned after the other pass)."""
+    garbage = [
+        requests.post(f"{n.url}/v1/blobs", data=os.urandom(5000), timeout=30).json()
+        for n in nodes
+    ]
+    doomed = os.urandom(7000)
+    digest = requests.post(f"{nodes[0].url}/v1/blobs", data=doomed, timeout=30).json()[
+        "hash"
+    ]
+    assert requests.put(f"{nodes[1].url}/v1/refs/d", json={"hash": digest}, timeout=30).ok
+    # The paused pass reads an external ref source from a FIFO, so it can be
+    # held, lease taken, at a point where it holds no catalog or drive lock.
+    fifo = tmp_path / "refs.fifo"
+    os.mkfifo(fifo)
+    env = {**gc_env(), "BLOBSTORE_GC_REF_SOURCES": f'[{{type = "file", path = "{fifo}"}}]'}
+    paused = subprocess.Popen(
+        gc_command(nodes[0]), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    writer = None
     try:
-        left = catalog.blob_totals().blobs
+        deadline = time.monotonic() + 30
+        while writer is None:  # a writer can open the FIFO once the pass reads it
+            try:
+                writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:
+                assert paused.poll() is None, paused.communicate()
+                assert time.monotonic() < deadline, "the pass never read its source"
+                time.sleep(0.02)
+        paused.send_signal(signal.SIGSTOP)
         codes, _ = passes_until_one_runs(nodes[2])
         assert codes[-1] == 0 and 75 in codes, codes
-        assert catalog.blob_totals().blobs == len(pinned) < left
-        # New garbage, put after the other pass: the frozen pass's cut-off
-        # is older, and it must not touch anything anyway once awake.
-        extra = requests.post(f"{nodes[1].url}/v1/blobs", data=b"late", timeout=30)
+        for blob in garbage:
+            assert requests.head(
+                f"{nodes[0].url}/v1/blobs/{blob['hash']}", timeout=30
+            ).status_code == 404
+        assert requests.delete(f"{nodes[1].url}/v1/refs/d", timeout=30).ok
     finally:
-        frozen.send_signal(signal.SIGCONT)
-    out, err = frozen.communicate(timeout=60)
-    assert frozen.returncode == 1, (out, err)
+        paused.send_signal(signal.SIGCONT)
+        if writer is not None:
+            os.close(writer)  # the source ends: the pass goes on to mark
+    out, err = paused.communicate(timeout=60)
+    assert paused.returncode == 1, (out, err)
+    # Whichever saw it first: the woken pass's check, or its lease renewal.
     assert b"lease was not renewed" in err or b"lease was lost" in err, err
-    assert requests.get(
-        f"{nodes[0].url}/v1/blobs/{extra.json()['hash']}", timeout=30
-    ).content == b"late"
-    # Pinned blobs plus the late one; the frozen pass deleted nothing more.
-    assert catalog.blob_totals().blobs == len(pinned) + 1
+    assert requests.get(f"{nodes[0].url}/v1/blobs/{digest}", timeout=30).content == doomed
