@@ -570,9 +570,9 @@ def test_a_name_lock_held_too_long_is_a_clean_unavailable(tmp_path):
     backend = make_set(tmp_path, 4, 2, block_size=BLOCK, fsync=False)
     with name_lock(backend.drives, "stuck"):
         started = time.monotonic()
+        waiting = name_lock(backend.drives, "stuck", timeout=0.3)
         with pytest.raises(Unavailable, match=r"lock of 'stuck' .*locks/st.* 0.3s"):
-            with name_lock(backend.drives, "stuck", timeout=0.3):
-                pass
+            waiting.__enter__()
         assert 0.3 <= time.monotonic() - started < 5
     with name_lock(backend.drives, "stuck", timeout=0.3):  # free again
         pass
