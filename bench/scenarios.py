@@ -30,6 +30,7 @@ from bench.clients import run_small
 from bench.content import Content
 from bench.report import Report
 from bench.report import Row
+from bench.scale import scale
 from bench.service import S3_ACCESS_KEY
 from bench.service import S3_SECRET_KEY
 from bench.service import Blobstore
@@ -706,4 +707,5 @@ SCENARIOS: dict[str, Callable[[Run], None]] = {
     "small": small,
     "swift": swift,
     "cache": cache,
+    "scale": scale,
 }

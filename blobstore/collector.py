@@ -35,6 +35,7 @@ undoes a reference to a blob that is gone. Only one pass runs at a time: it hold
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -50,6 +51,7 @@ from blobstore.clock import utcnow
 from blobstore.errors import BlobStoreError
 from blobstore.errors import RefSourceError
 from blobstore.lease import Lease
+from blobstore.markset import MarkSet
 from blobstore.roots import CallerRefs
 
 if TYPE_CHECKING:
@@ -61,6 +63,8 @@ if TYPE_CHECKING:
 __all__ = ["GCStats", "collect", "last_runs"]
 
 log = logging.getLogger(__name__)
+
+_HEX_SHA384 = re.compile(r"[0-9a-f]{96}")
 
 #: ``progress(phase, done)`` is called as a pass advances; phases are
 #: "uploads", "mark", "sweep", "orphans".
@@ -189,25 +193,27 @@ def last_runs(store: Store) -> dict[str, dict | None]:
 
 
 class _RefSet:
-    """Hashes kept as 48-byte digests (half the memory of hex strings)."""
+    """The live hashes (a :class:`~blobstore.markset.MarkSet`, 8 bytes each),
+    skipping and logging malformed values from the roots."""
 
     def __init__(self) -> None:
-        self._set: set[bytes] = set()
+        self._set = MarkSet()
 
     def add(self, value: object, source: str) -> None:
         if not value:
             return  # an unfinished upload has no whole hash yet
-        try:
-            digest = bytes.fromhex(value) if isinstance(value, str) else b""
-        except ValueError:
-            digest = b""
-        if len(digest) != 48:
+        # Sources may write hex in either case, padded: the same blob.
+        digest = value.strip().lower() if isinstance(value, str) else ""
+        if not _HEX_SHA384.fullmatch(digest):
             log.warning("ignoring malformed hash %r from %s", value, source)
             return
         self._set.add(digest)
 
+    def freeze(self) -> None:
+        self._set.freeze()
+
     def __contains__(self, hash: str) -> bool:
-        return bytes.fromhex(hash) in self._set
+        return hash in self._set
 
     def __len__(self) -> int:
         return len(self._set)
@@ -241,6 +247,7 @@ def _mark(
             live.add(h, label)
     tick("mark", len(live))
     _mark_composites(store.catalog, live, before)
+    live.freeze()  # one sorted run for the sweep's lookups; len now exact
     tick("mark", len(live))
 
 

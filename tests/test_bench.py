@@ -48,7 +48,7 @@ def test_quick_run_produces_every_scenario(tmp_path: Path) -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
         env={k: v for k, v in os.environ.items() if not k.startswith("BLOBSTORE_")},
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -64,6 +64,7 @@ def test_quick_run_produces_every_scenario(tmp_path: Path) -> None:
         "Swift native API (peer)",
         "Swift s3api (peer, boto3)",
         "Swift backend, repeated GET",
+        "scale (SQLite catalog)",
     } <= sections
     for row in doc["rows"]:
         assert row["value"] >= 0, row
