@@ -1,12 +1,16 @@
 """Writeback: early, asynchronous writeback of a shard being written.
 
 It must never change what is written nor fail a write; on Linux it asks the
-kernel once per window, and it gives up quietly where the call is refused.
+kernel once per window, drops from the page cache what is more than KEEP
+behind the write (the file's resident size, by util-linux's fincore, stays
+bounded), and it gives up quietly where the call is refused.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import sys
 
 import pytest
@@ -36,6 +40,42 @@ def test_requests_writeback_once_per_window(tmp_path):
     finally:
         os.close(fd)
     assert (tmp_path / "shard").read_bytes() == data * 10
+
+
+def resident_bytes(path) -> int:
+    out = subprocess.run(
+        ["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    return int(out.split()[0])
+
+
+@linux_only
+@pytest.mark.skipif(shutil.which("fincore") is None, reason="needs util-linux fincore")
+def test_what_is_far_behind_the_write_leaves_the_page_cache(tmp_path):
+    kind = subprocess.run(
+        ["stat", "-f", "-c", "%T", str(tmp_path)], capture_output=True, text=True
+    ).stdout.strip()
+    if kind in ("tmpfs", "ramfs"):
+        pytest.skip(f"{kind} has no disk to drop pages to")
+    window, keep = 1 << 20, 4 << 20
+    data = os.urandom(window)
+    small, big = tmp_path / "small", tmp_path / "big"
+    for path, windows in ((small, 4), (big, 40)):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT)
+        try:
+            wb = Writeback(fd, window=window, keep=keep)
+            for _ in range(windows):
+                os.write(fd, data)
+                wb.wrote(len(data))
+            assert wb.enabled
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    assert resident_bytes(small) == 4 * window  # up to KEEP: all kept
+    # 40 MiB written, at most KEEP plus the window in flight still cached.
+    assert resident_bytes(big) <= keep + 2 * window
+    assert big.read_bytes() == data * 40
 
 
 @linux_only
