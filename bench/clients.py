@@ -68,7 +68,8 @@ class Endpoint:
 
 @dataclass
 class Transfer:
-    """One large transfer: status, bytes, wall seconds, client CPU seconds."""
+    """One large transfer: status, bytes, wall seconds, client CPU seconds
+    (and the service's, where the scenario measured it)."""
 
     status: int
     nbytes: int
@@ -76,6 +77,13 @@ class Transfer:
     cpu: float
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    server_cpu: float | None = None
+
+    @property
+    def server_cpu_per_gib(self) -> float | None:
+        if self.server_cpu is None:
+            return None
+        return self.server_cpu / (self.nbytes / (1 << 30))
 
     @property
     def mb_per_s(self) -> float:

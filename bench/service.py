@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,12 @@ class Blobstore:
     def pids(self) -> list[int]:
         return [self.server.pid, *self.server.worker_pids()]
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds the service's processes (master and
+        workers) have used so far: what a request cost the server, apart
+        from the client sharing the machine."""
+        return sum(_process_cpu(pid) for pid in self.pids())
+
     @staticmethod
     def local_config() -> str:
         return ""  # the embedded default: SQLite catalog, local backend
@@ -83,6 +90,18 @@ class Blobstore:
     @staticmethod
     def s3_config() -> str:
         return S3_CONFIG
+
+
+def _process_cpu(pid: int) -> float:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0  # exited (a worker replaced): its time is gone with it
+    fields = stat.rsplit(")", 1)[1].split()  # after the command name
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class Swift:
