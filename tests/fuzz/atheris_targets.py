@@ -697,3 +697,14 @@ def fuzz_native_json(data: bytes) -> None:
         raise AssertionError(f"{method} {path} {body[:200]!r}: {exc}") from None
     if path.endswith("/finish") and result.status_code == 200:
         _new_upload()  # that upload is a blob now: start another
+
+
+# -- the harness itself --------------------------------------------------------
+
+
+@target()
+def fuzz_canary(data: bytes) -> None:
+    """Fails on purpose for an input starting FUZZ (test_atheris.py proves
+    with it that a failing target fails the run)."""
+    if data[:4] == b"FUZZ":
+        raise AssertionError("the canary input")
