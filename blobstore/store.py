@@ -704,7 +704,11 @@ class Store:
 def _check_ref_name(name: str) -> None:
     if not isinstance(name, str) or not name:
         raise BadParams("empty ref name")
-    if len(name.encode()) > _MAX_REF_NAME:
+    try:
+        encoded = name.encode()
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800"): not text
+        raise BadParams(f"ref name {name!r} is not valid UTF-8") from None
+    if len(encoded) > _MAX_REF_NAME:
         raise BadParams(f"ref name longer than {_MAX_REF_NAME} bytes")
     if any(ord(c) < 0x20 or c == "\x7f" for c in name):
         raise BadParams(f"ref name {name!r} has control characters")

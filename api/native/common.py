@@ -85,4 +85,30 @@ def json_body(req: falcon.Request) -> dict[str, Any]:
         raise BadParams("invalid JSON body: nested too deeply") from None
     if not isinstance(doc, dict):
         raise BadParams("the JSON body must be an object")
+    if _has_lone_surrogate(doc):
+        raise BadParams(
+            "invalid JSON body: a string escapes a lone surrogate (\\ud800-\\udfff), "
+            "which is not Unicode text"
+        )
     return doc
+
+
+def _has_lone_surrogate(doc: Any) -> bool:
+    """Whether a string (or key) in *doc* holds a lone surrogate, which JSON's
+    ``\\uXXXX`` escapes can name but UTF-8 (and so the catalog) cannot carry.
+    Iterative: *doc* may nest as deep as the parser allowed."""
+    pending = [doc]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if not value.isascii():
+                try:
+                    value.encode()
+                except UnicodeEncodeError:
+                    return True
+        elif isinstance(value, dict):
+            pending.extend(value)
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return False

@@ -44,6 +44,7 @@ __all__ = [
     "get_tagging",
     "head_object",
     "parse_copy_source",
+    "parse_delete",
     "put_object",
 ]
 
@@ -229,9 +230,12 @@ def delete_object(ctx: Context, req: falcon.Request, resp: falcon.Response) -> N
     resp.status = falcon.HTTP_204
 
 
-def delete_objects(ctx: Context, req: falcon.Request, resp: falcon.Response) -> None:
-    bucket = ctx.owned_bucket()
-    body = ctx.body(req).read_all(_DELETE_BODY_LIMIT, MalformedXML)
+def parse_delete(body: bytes) -> tuple[bool, list[tuple[str, str | None]]]:
+    """A DeleteObjects body: whether it is quiet, and the (key, version id)
+    pairs it lists (1 to :data:`MAX_DELETE_KEYS`).
+
+    :raises MalformedXML: anything else.
+    """
     try:
         root = xml.parse(body, "Delete")
     except xml.MalformedXMLError as exc:
@@ -248,6 +252,13 @@ def delete_objects(ctx: Context, req: falcon.Request, resp: falcon.Response) -> 
         if key is None:
             raise MalformedXML("every Object in a Delete request needs a Key")
         requests.append((key, xml.find_text(entry, "VersionId")))
+    return quiet, requests
+
+
+def delete_objects(ctx: Context, req: falcon.Request, resp: falcon.Response) -> None:
+    bucket = ctx.owned_bucket()
+    body = ctx.body(req).read_all(_DELETE_BODY_LIMIT, MalformedXML)
+    quiet, requests = parse_delete(body)
     results: list[tuple[str, object]] = []
     for key, version in requests:
         version_xml = ("VersionId", version)

@@ -147,6 +147,24 @@ def test_json_nested_too_deep_is_a_bad_request(client, path):
     assert "nested" in result.json["message"]
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/uploads/x/owner", b'{"owner": "\\ud800", "expires": 60}'),
+        ("/v1/uploads/x/owner", b'{"owner": "a", "expires": 60, "\\udfff": 1}'),
+        ("/v1/refs/r", b'{"hash": "' + KNOWN.encode() + b'", "x": ["\\udbff"]}'),
+    ],
+)
+def test_json_naming_a_lone_surrogate_is_a_bad_request(client, path, body):
+    """Found by atheris (tests/fuzz/atheris_targets.py native_json): a JSON
+    escape of a lone surrogate reached SQLite as an owner, which cannot
+    encode it (UnicodeEncodeError, 500). Such a body is not Unicode text."""
+    result = client.simulate_put(path, body=body)
+    assert result.status_code == 400, result.text
+    assert result.json["code"] == "bad_params"
+    assert "surrogate" in result.json["message"]
+
+
 @pytest.mark.parametrize("header", ["bytes=0-\u00b9", "bytes=-\u00b9", "bytes=\u0663-"])
 def test_a_range_of_non_ascii_digits_is_ignored(client, header):
     """Found by the fuzzer: "¹".isdigit() is true but int("¹") fails (500).
