@@ -471,6 +471,10 @@ class Store:
         Claiming again as the same owner pushes the expiry out."""
         if not owner:
             raise BadParams("empty owner")
+        try:
+            owner.encode()
+        except UnicodeEncodeError:  # a lone surrogate: no catalog can keep it
+            raise BadParams(f"owner {owner!r} is not valid UTF-8") from None
         when = self._expiry(expires, utcnow())
         if self.catalog.set_upload_owner(upload_id, owner, when):
             return

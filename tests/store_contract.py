@@ -564,6 +564,15 @@ class StoreContract:
         with pytest.raises(UploadNotFound, match="upload has been removed"):
             store.set_owner(upload, "me", HOUR)
 
+    @pytest.mark.parametrize("owner", ["", "a\ud800"])
+    def test_an_owner_that_is_not_text_is_bad_params(self, store, owner):
+        upload = store.new_upload(HOUR)
+        put_part(store, upload, 0, b"a" * 10)
+        store.finish_upload(upload, [hash_of(b"a" * 10)])
+        with pytest.raises(BadParams, match="owner"):
+            store.set_owner(upload, owner, HOUR)
+        assert store.upload_info(upload).owner is None
+
     def test_remove_finished_upload_removes_parts(self, store):
         _, _, whole = put_multipart(store, b"a" * 10, b"b" * 4)
         stats = store.gc([], utcnow())
