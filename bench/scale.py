@@ -82,7 +82,12 @@ def _catalog_bytes(db_path: Path) -> int:
 
 
 def gc_pass(config: Path, data_dir: Path) -> tuple[float, int]:
-    """One ``blobstore gc --dry-run`` process: (seconds, peak RSS bytes)."""
+    """One ``blobstore gc --dry-run`` process: (seconds, peak RSS bytes).
+
+    The peak is the process's ``VmHWM``, polled while it runs (it only
+    grows): ``ru_maxrss`` would count the parent's memory the child shared
+    between fork and exec, the benchmark's own, not the pass's.
+    """
     command = [
         str(Path(sys.executable).parent / "blobstore"),
         "gc",
@@ -100,13 +105,21 @@ def gc_pass(config: Path, data_dir: Path) -> tuple[float, int]:
     process = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
     )
-    _, status, usage = os.wait4(process.pid, 0)
+    peak = 0
+    status = Path(f"/proc/{process.pid}/status")
+    while process.poll() is None:
+        try:
+            for line in status.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]) * 1024)
+        except OSError:
+            break  # exited between poll() and the read
+        time.sleep(0.02)
+    _, err = process.communicate()
     seconds = time.monotonic() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    err = process.stderr.read() if process.stderr else b""
     if process.returncode != 0:
         raise RuntimeError(f"gc failed ({process.returncode}): {err[-500:]!r}")
-    return seconds, usage.ru_maxrss * 1024  # ru_maxrss is in KiB on Linux
+    return seconds, peak
 
 
 def _measure(run: Run, count: int) -> dict[str, float]:
