@@ -177,11 +177,20 @@ class Store:
             reader = VerifyingReader(stream, size, hash, md5=md5)
             reader.drain()
             return PutResult(hash, reader.size, False, reader.md5)
-        reader = VerifyingReader(stream, size, hash, md5=md5)
-        name = uuid.uuid4().hex
         # Big (or unknown-size) content: read and hash in a second thread
         # while the backend writes, so the costs overlap instead of adding.
-        feed = ReadAhead(reader) if size is None or size >= _READAHEAD_MIN else reader
+        # With SHA-384 alone, the socket reads get a thread of their own too
+        # (three stages): a 1 GiB native PUT went from 625 to 709 MB/s
+        # (median of 6, quiet machine), 0.75 -> 0.85 of one core's SHA-384.
+        # With MD5 as well (S3), the hashing already takes two threads and a
+        # third stage made it slower (472 -> 445 MB/s), so it reads in the
+        # hashing thread.
+        big = size is None or size >= _READAHEAD_MIN
+        received = ReadAhead(stream) if big and not md5 else None
+        source = received if received is not None else stream
+        reader = VerifyingReader(source, size, hash, md5=md5)
+        feed = ReadAhead(reader) if big else reader
+        name = uuid.uuid4().hex
         try:
             self.backend.put(name, feed, size)
             if reader.hash is None:  # the backend stopped before the end
@@ -192,6 +201,8 @@ class Store:
         finally:
             if feed is not reader:
                 feed.close()
+            if received is not None:
+                received.close()
         created = self._record(BlobRecord(reader.result(), reader.size, now, name))
         return PutResult(reader.hash, reader.size, created, reader.md5)
 
