@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -155,6 +156,17 @@ def _best(runs: list[Transfer]) -> Transfer:
     return max(runs, key=lambda t: t.mb_per_s)
 
 
+def _spread(runs: list[Transfer]) -> str:
+    """min / median / max of several runs (the row shows the best)."""
+    if len(runs) < 2:
+        return ""
+    rates = sorted(t.mb_per_s for t in runs)
+    return (
+        f"{len(runs)} runs, min/median/max {rates[0]:,.0f} / "
+        f"{statistics.median(rates):,.0f} / {rates[-1]:,.0f} MB/s"
+    )
+
+
 def _cpu_share(t: Transfer) -> float:
     return t.cpu / t.seconds
 
@@ -239,17 +251,18 @@ def _large_native(
     cold = _best(colds)
     out = {"put": put.mb_per_s, "get": warm.mb_per_s, "get_cold": cold.mb_per_s}
     rows = [
-        ("put", put, f"PUT {_mb(size)}"),
-        ("get", warm, f"GET {_mb(size)} (page cache)"),
-        ("get_cold", cold, f"GET {_mb(size)} (cold)"),
+        ("put", put, f"PUT {_mb(size)}", puts),
+        ("get", warm, f"GET {_mb(size)} (page cache)", gets),
+        ("get_cold", cold, f"GET {_mb(size)} (cold)", colds),
     ]
-    for key, transfer, name in rows:
+    for key, transfer, name, runs in rows:
         row = Row(
             f"native API, {label}",
             name,
             transfer.mb_per_s,
             "MB/s",
             client_cpu=_cpu_share(transfer),
+            note=_spread(runs),
         )
         _compare_large(run, row, key, label)
     return out
@@ -405,9 +418,21 @@ def erasure(run: Run) -> None:
         _, transfer = _native_put(run, local, run.options.large)
         best = run.figures.get("local.put.beside", 0.0)
         run.figures["local.put.beside"] = max(best, transfer.mb_per_s)
+        beside.append(transfer)
 
+    beside: list[Transfer] = []
     try:
         _large_native(run, service, "erasure-posix 4+2", local_put)
+        if beside:
+            run.report.add(
+                Row(
+                    "native API, erasure-posix 4+2",
+                    f"local PUT {_mb(run.options.large)}, interleaved",
+                    _best(beside).mb_per_s,
+                    "MB/s",
+                    note=_spread(beside),
+                )
+            )
     finally:
         run.stop(service, remove=root)
 
