@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,13 @@ class Options:
 
     @property
     def concurrency(self) -> tuple[int, ...]:
+        """Clients for the Swift comparison (each measured twice, per side)."""
         return (1, 4) if self.quick else (1, 16)
+
+    @property
+    def small_concurrency(self) -> tuple[int, ...]:
+        """Clients for the small-blob scenario (native and S3)."""
+        return (1, 4) if self.quick else (1, 16, 64)
 
     @property
     def limit_bytes(self) -> int:
@@ -555,7 +562,7 @@ def _small(
     """4 KiB PUT then GET at each concurrency; rows not yet reported."""
     out: dict[str, tuple[float, Row]] = {}
     keys: list[str] = []
-    for clients in run.options.concurrency:
+    for clients in run.options.small_concurrency:
         result = run_small(
             endpoint,
             "put",
@@ -569,7 +576,7 @@ def _small(
             result.ops_per_s,
             _small_row(label, "PUT", clients, result),
         )
-    for clients in run.options.concurrency:
+    for clients in run.options.small_concurrency:
         result = run_small(
             endpoint,
             "get",
@@ -605,6 +612,21 @@ def small(run: Run) -> None:
     ).items():
         run.figures[f"small.{key}"] = value
         run.report.add(row)
+    # The same over S3, every request signed (SigV4) as a client would.
+    root = run.root / "s3-small"
+    service = run.start(Blobstore(root, Blobstore.s3_config()))
+    try:
+        client = _boto3_client(service.url, S3_ACCESS_KEY, S3_SECRET_KEY)
+        client.create_bucket(Bucket="small")
+        s3 = replace(
+            service.endpoint("/small"), s3_credentials=(S3_ACCESS_KEY, S3_SECRET_KEY)
+        )
+        for key, (value, row) in _small(run, "small blobs, S3", s3, "s3").items():
+            run.figures[f"small.s3.{key}"] = value
+            native = run.figures.get(f"small.{key}")
+            run.report.compare(row, "the native API, same clients", native)
+    finally:
+        run.stop(service, remove=root)
 
 
 # -- the peer: Swift ------------------------------------------------------------

@@ -61,6 +61,7 @@ def test_quick_run_produces_every_scenario(tmp_path: Path) -> None:
         "memory",
         "S3 (boto3)",
         "small blobs, native API",
+        "small blobs, S3",
         "Swift native API (peer)",
         "Swift s3api (peer, boto3)",
         "Swift backend, repeated GET",
