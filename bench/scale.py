@@ -20,10 +20,8 @@ nothing more. Their bytes are absent (GC's dry run never reads them); the
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +33,7 @@ from blobstore.catalog.sqlite import SQLiteCatalog
 
 if TYPE_CHECKING:
     from bench.scenarios import Run
+    from tests.e2e.server import ServerProcess
 
 __all__ = ["scale"]
 
@@ -81,26 +80,15 @@ def _catalog_bytes(db_path: Path) -> int:
     )
 
 
-def gc_pass(config: Path, data_dir: Path) -> tuple[float, int]:
+def gc_pass(server: ServerProcess) -> tuple[float, int]:
     """One ``blobstore gc --dry-run`` process: (seconds, peak RSS bytes).
 
     The peak is the process's ``VmHWM``, polled while it runs (it only
     grows): ``ru_maxrss`` would count the parent's memory the child shared
     between fork and exec, the benchmark's own, not the pass's.
     """
-    command = [
-        str(Path(sys.executable).parent / "blobstore"),
-        "gc",
-        "--dry-run",
-        "--grace",
-        "0",
-        "--json",
-        "--config",
-        str(config),
-        "--data-dir",
-        str(data_dir),
-    ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BLOBSTORE_")}
+    command = server.cli("gc", "--dry-run", "--grace", "0", "--json")
+    env = server.cli_env()
     started = time.monotonic()
     process = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
@@ -147,7 +135,7 @@ def _measure(run: Run, count: int) -> dict[str, float]:
             seconds=seconds,
             keys=put.keys[-2000:],
         )
-        gc_seconds, gc_rss = gc_pass(service.server.config_path, service.data_dir)
+        gc_seconds, gc_rss = gc_pass(service.server)
         catalog_bytes = _catalog_bytes(db_path)
     finally:
         run.stop(service, remove=root)

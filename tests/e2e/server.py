@@ -89,6 +89,19 @@ class ServerProcess:
         assert self.process is not None, "not started"
         return self.process.pid
 
+    def cli(self, *args: str) -> list[str]:
+        """``blobstore ARGS`` on this server's config and data directory (an
+        operator's job beside the service: gc, heal, check)."""
+        return [
+            str(Path(sys.executable).parent / "blobstore"), *args,
+            "--config", str(self.config_path), "--data-dir", str(self.data_dir),
+        ]  # fmt: skip
+
+    @staticmethod
+    def cli_env() -> dict[str, str]:
+        """The environment for :meth:`cli`: the file alone configures it."""
+        return {k: v for k, v in os.environ.items() if not k.startswith("BLOBSTORE_")}
+
     def _command(self, bind: str) -> list[str]:
         bin_dir = Path(sys.executable).parent
         if self.via_gunicorn_conf:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import boto3
@@ -51,12 +50,10 @@ def files_holding(root: Path, content: bytes) -> list[Path]:
 
 
 def blobstore(server: ServerProcess, *args: str) -> subprocess.CompletedProcess:
-    command = [str(Path(sys.executable).parent / "blobstore"), *args]
-    command += ["--config", str(server.config_path), "--data-dir", str(server.data_dir)]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BLOBSTORE_")}
     return subprocess.run(
-        command, capture_output=True, text=True, env=env, timeout=120, check=False
-    )
+        server.cli(*args), capture_output=True, text=True, env=server.cli_env(),
+        timeout=120, check=False,
+    )  # fmt: skip
 
 
 def test_gc_removes_unreferenced_bytes_and_keeps_the_rest(server_factory):

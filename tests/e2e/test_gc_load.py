@@ -14,10 +14,8 @@ import hashlib
 import os
 import random
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import requests
 
@@ -26,19 +24,10 @@ DURATION = float(os.environ.get("BLOBSTORE_GC_LOAD_SECONDS", "8"))
 
 
 def gc_pass(server) -> subprocess.CompletedProcess:
-    command = [
-        str(Path(sys.executable).parent / "blobstore"),
-        "gc",
-        "--grace",
-        "0",
-        "--json",
-        "--config",
-        str(server.config_path),
-        "--data-dir",
-        str(server.data_dir),
-    ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BLOBSTORE_")}
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run(
+        server.cli("gc", "--grace", "0", "--json"),
+        capture_output=True, text=True, env=server.cli_env(), timeout=120,
+    )  # fmt: skip
 
 
 class Load:

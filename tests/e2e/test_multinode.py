@@ -17,10 +17,8 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import requests
@@ -115,20 +113,13 @@ def test_an_upload_spread_over_three_nodes(nodes):
 
 
 def gc_command(node: ServerProcess) -> list[str]:
-    return [
-        str(Path(sys.executable).parent / "blobstore"), "gc", "--grace", "0",
-        "--config", str(node.config_path), "--data-dir", str(node.data_dir),
-    ]
-
-
-def gc_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("BLOBSTORE_")}
+    return node.cli("gc", "--grace", "0")
 
 
 def gc(node: ServerProcess) -> int:
     command = gc_command(node)
     return subprocess.run(
-        command, capture_output=True, env=gc_env(), timeout=120
+        command, capture_output=True, env=ServerProcess.cli_env(), timeout=120
     ).returncode
 
 
@@ -192,7 +183,7 @@ def start_pass_and_catch_it_mid_sweep(node, catalog) -> subprocess.Popen:
     garbage and not yet all."""
     total = catalog.blob_totals().blobs
     process = subprocess.Popen(
-        gc_command(node), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=gc_env()
+        gc_command(node), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ServerProcess.cli_env()
     )
     deadline = time.monotonic() + 60
     while catalog.blob_totals().blobs > total - 300:
@@ -265,7 +256,7 @@ def test_a_pass_frozen_past_its_ttl_stops_when_it_wakes(nodes, catalog_table, tm
     # held, lease taken, at a point where it holds no catalog or drive lock.
     fifo = tmp_path / "refs.fifo"
     os.mkfifo(fifo)
-    env = {**gc_env(), "BLOBSTORE_GC_REF_SOURCES": f'[{{type = "file", path = "{fifo}"}}]'}
+    env = {**ServerProcess.cli_env(), "BLOBSTORE_GC_REF_SOURCES": f'[{{type = "file", path = "{fifo}"}}]'}
     paused = subprocess.Popen(
         gc_command(nodes[0]), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
     )
