@@ -17,6 +17,12 @@ arguments):
   chunks be reused.
 * ``PROMETHEUS_MULTIPROC_DIR``, a fresh temporary directory, so ``/metrics``
   adds up all workers (``prometheus_client`` reads it at import).
+
+Both per-request files live in memory (``/dev/shm``) where the system has it:
+gunicorn's worker heartbeat (a ``utime`` on a temporary file, several times
+a request) and the metrics' memory-mapped counters. On a disk-backed
+``/tmp`` either may wait behind the journal while a put's ``fsync`` runs,
+which strace and py-spy showed on every small PUT.
 """
 
 from __future__ import annotations
@@ -92,6 +98,17 @@ def _worker_exit(server: Any, worker: Any) -> None:
     close_stores()
 
 
+#: Where the per-request temporary files go when it exists (see above).
+_MEMORY_TMPDIR = "/dev/shm"
+
+
+def memory_tmpdir() -> str | None:
+    """A writable in-memory directory for per-request files, or None."""
+    if os.path.isdir(_MEMORY_TMPDIR) and os.access(_MEMORY_TMPDIR, os.W_OK | os.X_OK):
+        return _MEMORY_TMPDIR
+    return None
+
+
 def gunicorn_options(settings: Settings) -> dict[str, Any]:
     """gunicorn settings for *settings* (names as in a gunicorn config file)."""
     server = settings.server
@@ -110,6 +127,9 @@ def gunicorn_options(settings: Settings) -> dict[str, Any]:
         "child_exit": _child_exit,
         "worker_exit": _worker_exit,
     }
+    tmpdir = memory_tmpdir()
+    if tmpdir:
+        options["worker_tmp_dir"] = tmpdir
     if server.tls:
         options.update(
             certfile=server.certfile, keyfile=server.keyfile, ssl_context=ssl_context
@@ -131,7 +151,7 @@ def _process_env() -> dict[str, str] | None:
     if platform.libc_ver()[0] == "glibc":
         env["GLIBC_TUNABLES"] = with_malloc_tunables(env.get("GLIBC_TUNABLES"))
     if not env.get("PROMETHEUS_MULTIPROC_DIR"):
-        path = tempfile.mkdtemp(prefix="blobstore-metrics-")
+        path = tempfile.mkdtemp(prefix="blobstore-metrics-", dir=memory_tmpdir())
         env["PROMETHEUS_MULTIPROC_DIR"] = env[_OWNED_METRICS_DIR] = path
     return env if env != os.environ else None
 

@@ -88,3 +88,24 @@ def test_a_section_with_settings_but_not_enabled_is_warned_of(server_factory):
     log = server.log()
     assert "blobstore serving the native API on" in log
     assert "[s3] has settings but no 'enabled = true': it is off" in log
+
+
+@pytest.mark.skipif(not Path("/dev/shm").is_dir(), reason="no /dev/shm here")
+def test_per_request_files_are_kept_in_memory(server):
+    # gunicorn's heartbeat file (a utime several times a request) and the
+    # metrics' mmapped counters: on a disk they wait behind a put's fsync.
+    worker = server.worker_pids()[0]
+    environ = dict(
+        item.split("=", 1)
+        for item in Path(f"/proc/{worker}/environ").read_text().split("\0")
+        if "=" in item
+    )
+    metrics_dir = Path(environ["PROMETHEUS_MULTIPROC_DIR"])
+    assert metrics_dir.parent == Path("/dev/shm") and metrics_dir.is_dir()
+    open_files = [
+        str(fd.readlink()) for fd in Path(f"/proc/{worker}/fd").iterdir()
+    ]
+    heartbeat = [f for f in open_files if "wgunicorn-" in f]
+    assert heartbeat and all(f.startswith("/dev/shm/") for f in heartbeat)
+    server.stop()
+    assert not metrics_dir.exists()  # serve removes what it made
