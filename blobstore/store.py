@@ -549,6 +549,8 @@ class Store:
         hashes: Sequence[str],
         reference: Callable[[], T],
         undo: Callable[[], object],
+        *,
+        just_put: bool = False,
     ) -> T:
         """Make a new reference to stored blobs (*reference* records it) so
         that no GC pass can delete them from under it; return what
@@ -563,9 +565,16 @@ class Store:
         This holds with no GC grace at all (on one clock: across nodes the
         grace must exceed their clock skew).
 
+        :param just_put: the caller stored these blobs a moment ago, and the
+            put touched them (a new record, or a dedup'd put's touch), so the
+            first touch is skipped: it would only repeat the put's, one more
+            catalog commit on every S3 PUT. The touch after is what makes the
+            reference safe, and it is never skipped.
+
         :raises BlobNotFound: a blob is not stored, or was collected meanwhile.
         """
-        self._touch_all(hashes)
+        if not just_put:
+            self._touch_all(hashes)
         result = reference()
         try:
             self._touch_all(hashes)

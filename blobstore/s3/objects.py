@@ -230,10 +230,10 @@ class ObjectStore:
             headers=dict(meta.headers),
             metadata=dict(meta.metadata),
         )
-        self._record_object(record)
+        self._record_object(record, just_put=True)
         return record
 
-    def _record_object(self, record: ObjectRecord) -> None:
+    def _record_object(self, record: ObjectRecord, *, just_put: bool = False) -> None:
         """Record *record*, whose blobs are stored, safe from a concurrent
         GC pass (:meth:`Store.hold`); the bucket is checked again after.
 
@@ -248,7 +248,10 @@ class ObjectStore:
 
         try:
             self.store.hold(
-                record.blob_hashes(), lambda: self._catalog.put_object(record), undo
+                record.blob_hashes(),
+                lambda: self._catalog.put_object(record),
+                undo,
+                just_put=just_put,
             )
         except BlobNotFound:
             raise Unavailable(

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict
 from dataclasses import dataclass
+from dataclasses import replace
 
 import xxhash
 
@@ -90,15 +90,16 @@ class ShardMeta:
 
     def header(self) -> bytes:
         """The fixed-size header block."""
-        raw = json.dumps(asdict(self), separators=(",", ":")).encode()
+        # Every field is a scalar: no need for asdict's recursive deep copy,
+        # which was a tenth of a millisecond of every small put.
+        fields = {name: getattr(self, name) for name in self.__slots__}
+        raw = json.dumps(fields, separators=(",", ":")).encode()
         if len(raw) >= HEADER_SIZE:  # pragma: no cover - fields are bounded
             raise ValueError("shard metadata header too large")
         return raw + b" " * (HEADER_SIZE - 1 - len(raw)) + b"\n"
 
     def with_index(self, shard_index: int) -> ShardMeta:
-        fields = asdict(self)
-        fields["shard_index"] = shard_index
-        return ShardMeta(**fields)
+        return replace(self, shard_index=shard_index)
 
 
 def read_meta(fd: int) -> ShardMeta:

@@ -118,7 +118,9 @@ class ShardSink:
         if fsync:
             os.fsync(self._fd)
             os.fsync(self._meta_fd)
-        fan = self.drive.shard_path(name).parent
+        shard_path = self.drive.shard_path(name)
+        meta_path = self.drive.meta_path(name)
+        fan = shard_path.parent
         try:
             os.mkdir(fan)
         except FileExistsError:
@@ -128,13 +130,13 @@ class ShardSink:
                 tmpfiles.fsync_dir(fan.parent)
         if self._tmp is None or self._meta_tmp is None:
             raise BlobStoreError(f"shard writer on {self.drive} committed twice")
-        os.replace(self._meta_tmp, self.drive.meta_path(name))
+        os.replace(self._meta_tmp, meta_path)
         self._meta_tmp = None
-        self._placed.append(self.drive.meta_path(name))
+        self._placed.append(meta_path)
         # The shard's rename is the commit point on this drive.
-        os.replace(self._tmp, self.drive.shard_path(name))
+        os.replace(self._tmp, shard_path)
         self._tmp = None
-        self._placed.append(self.drive.shard_path(name))
+        self._placed.append(shard_path)
         if fsync:
             tmpfiles.fsync_dir(fan)
         self.committed = True
