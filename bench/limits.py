@@ -5,7 +5,10 @@
   the file with ``posix_fadvise(DONTNEED)`` so the read is not a memcpy);
 * raw loopback TCP throughput (one connection, 1 MiB sends);
 * ``sendfile`` of that file, now in the page cache, over a loopback
-  connection: the most a GET served from a cached file can do.
+  connection: the most a GET served from a cached file can do;
+* durable 4 KiB puts per second in bare syscalls (:func:`durable_put_floor`,
+  measured by the small-blob scenario): the files, fsyncs, renames and
+  catalog commit a put cannot do without.
 
 Each figure is the best of a few runs: other load on a shared machine only
 ever makes a run slower, so the fastest run is the closest to the machine's
@@ -16,7 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import socket
+import sqlite3
 import tempfile
 import threading
 import time
@@ -171,3 +176,72 @@ def measure(directory: Path, total: int) -> Limits:
         loopback=loopback_speed(total),
         sendfile=send,
     )
+
+
+_FLOOR_SCHEMA = """
+CREATE TABLE IF NOT EXISTS blobs (
+    hash TEXT PRIMARY KEY, name TEXT, size INTEGER NOT NULL,
+    put_time INTEGER NOT NULL, part_index TEXT
+);
+CREATE INDEX IF NOT EXISTS blobs_put_time ON blobs (put_time);
+CREATE INDEX IF NOT EXISTS blobs_name ON blobs (name) WHERE name IS NOT NULL;
+"""
+
+
+def durable_put_floor(directory: Path, seconds: float, size: int = 4096) -> float:
+    """Durable small puts per second, one after another, in bare syscalls:
+    what the local backend and the SQLite catalog must do for each put and
+    nothing else (no HTTP, no hashing, no Python object layers).
+
+    Per put: two new temporary files (the bytes, and the shard's 4 KiB
+    header), written and fsynced; both renamed into a fan-out directory,
+    which is fsynced; then one row inserted in a WAL database with
+    ``synchronous=FULL`` (the catalog's settings, its tables' indexes).
+    This is the limit a 4 KiB PUT is compared with: the fsyncs are most of
+    its cost, and no code can do fewer and stay as durable.
+    """
+    root = Path(tempfile.mkdtemp(dir=directory, prefix="bench-floor."))
+    db = sqlite3.connect(root / "floor.db", isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = FULL")
+        db.executescript(_FLOOR_SCHEMA)
+        data, header = os.urandom(size), b" " * 4096
+        tmp = root / "tmp"
+        tmp.mkdir()
+        fans: set[str] = set()
+        done = 0
+        start = time.perf_counter()
+        deadline = start + seconds
+        while time.perf_counter() < deadline:
+            name = os.urandom(16).hex()
+            paths = []
+            for suffix, body in (("", data), (".meta", header)):
+                path = tmp / f"{name}{suffix}"
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                try:
+                    os.write(fd, body)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                paths.append((path, suffix))
+            fan = root / name[:2]
+            if name[:2] not in fans:
+                fan.mkdir(exist_ok=True)
+                fans.add(name[:2])
+            for path, suffix in paths:
+                os.replace(path, fan / f"{name}{suffix}")
+            dir_fd = os.open(fan, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+            db.execute(
+                "INSERT INTO blobs (hash, name, size, put_time) VALUES (?, ?, ?, ?)",
+                (hashlib.sha384(data + name.encode()).hexdigest(), name, size, done),
+            )
+            done += 1
+        return done / (time.perf_counter() - start)
+    finally:
+        db.close()
+        shutil.rmtree(root, ignore_errors=True)

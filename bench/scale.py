@@ -5,7 +5,9 @@ and an empty store as the baseline measured in the same run:
 
 * the SQLite catalog's size on disk;
 * 4 KiB PUT and GET over the native API (one client; p50/p99), as a ratio of
-  the empty store's: how much a big catalog slows each request;
+  the empty store's: how much a big catalog slows each request. All the
+  stores run at once and their runs alternate, best of three rounds each,
+  so that the machine's drift falls on all of them alike;
 * one GC pass (``blobstore gc --dry-run``: the whole mark of every ref and
   the whole sweep scan, nothing deleted) run as its own process: its time
   and its peak RSS, which is what must stay flat as the catalog grows.
@@ -20,12 +22,17 @@ nothing more. Their bytes are absent (GC's dry run never reads them); the
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 import subprocess
 import time
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING
+from typing import Any
 
+from bench.clients import SmallResult
 from bench.clients import run_small
 from bench.report import Row
 from bench.service import Blobstore
@@ -72,6 +79,10 @@ def populate(db_path: Path, count: int) -> None:
         db.execute("COMMIT")
     finally:
         db.close()
+    # Written with synchronous=OFF, the catalog is still dirty page cache:
+    # flushed while the PUTs run, its writeback (581 MiB at 10^6) slowed
+    # their fsyncs, and the slowdown was blamed on the catalog's size.
+    os.sync()
 
 
 def _catalog_bytes(db_path: Path) -> int:
@@ -110,7 +121,24 @@ def gc_pass(server: ServerProcess) -> tuple[float, int]:
     return seconds, peak
 
 
-def _measure(run: Run, count: int) -> dict[str, float]:
+@dataclass
+class _Stored:
+    """One service over a catalog of *count* blobs, and what was measured."""
+
+    count: int
+    root: Path
+    service: Blobstore
+    fill_seconds: float
+    puts: list[SmallResult] = field(default_factory=list)
+    gets: list[SmallResult] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+
+    @property
+    def db_path(self) -> Path:
+        return self.root / "catalog.db"
+
+
+def _prepare(run: Run, count: int) -> _Stored:
     root = run.root / f"scale-{count}"
     root.mkdir(parents=True, exist_ok=True)
     db_path = root / "catalog.db"
@@ -120,38 +148,76 @@ def _measure(run: Run, count: int) -> dict[str, float]:
     filled = time.monotonic() - started
     config = f'[catalog]\npath = "{db_path}"\n[backend]\npath = "{root / "blobs"}"\n'
     service = run.start(Blobstore(root / "service", config))
+    return _Stored(count, root, service, filled)
+
+
+def _best(results: list[SmallResult]) -> SmallResult:
+    return max(results, key=lambda r: r.ops_per_s)
+
+
+def _spread(results: list[SmallResult]) -> str:
+    ops = sorted(r.ops_per_s for r in results)
+    return " / ".join(f"{x:,.0f}" for x in (ops[0], ops[len(ops) // 2], ops[-1]))
+
+
+def _measure(run: Run, counts: tuple[int, ...]) -> dict[int, dict[str, Any]]:
+    """Every store up at once, their PUT and GET runs interleaved round by
+    round (best of the rounds kept): on these VMs the same code's 4 KiB PUT
+    rate drifts by a third from one minute to the next, which measuring
+    the stores one after another mistook for the catalog's growth."""
+    stores: list[_Stored] = []
     try:
-        endpoint = service.endpoint()
+        for count in counts:
+            stores.append(_prepare(run, count))
         seconds = run.options.small_seconds
-        put = run_small(
-            endpoint, "put", "blobstore", size=4096, clients=1, seconds=seconds
-        )
-        get = run_small(
-            endpoint,
-            "get",
-            "blobstore",
-            size=4096,
-            clients=1,
-            seconds=seconds,
-            keys=put.keys[-2000:],
-        )
-        gc_seconds, gc_rss = gc_pass(service.server)
-        catalog_bytes = _catalog_bytes(db_path)
+        for _ in range(run.options.runs):
+            for st in stores:
+                put = run_small(
+                    st.service.endpoint(),
+                    "put",
+                    "blobstore",
+                    size=4096,
+                    clients=1,
+                    seconds=seconds,
+                )
+                st.puts.append(put)
+                st.keys += put.keys
+        for _ in range(run.options.runs):
+            for st in stores:
+                st.gets.append(
+                    run_small(
+                        st.service.endpoint(),
+                        "get",
+                        "blobstore",
+                        size=4096,
+                        clients=1,
+                        seconds=seconds,
+                        keys=st.keys[-2000:],
+                    )
+                )
+        out = {}
+        for st in stores:
+            gc_seconds, gc_rss = gc_pass(st.service.server)
+            put, get = _best(st.puts), _best(st.gets)
+            out[st.count] = {
+                "count": st.count,
+                "fill_seconds": st.fill_seconds,
+                "catalog_bytes": _catalog_bytes(st.db_path),
+                "put_ops": put.ops_per_s,
+                "put_p50": put.percentile(0.5) * 1e3,
+                "put_p99": put.percentile(0.99) * 1e3,
+                "put_spread": _spread(st.puts),
+                "get_ops": get.ops_per_s,
+                "get_p50": get.percentile(0.5) * 1e3,
+                "get_p99": get.percentile(0.99) * 1e3,
+                "get_spread": _spread(st.gets),
+                "gc_seconds": gc_seconds,
+                "gc_rss": gc_rss,
+            }
+        return out
     finally:
-        run.stop(service, remove=root)
-    return {
-        "count": count,
-        "fill_seconds": filled,
-        "catalog_bytes": catalog_bytes,
-        "put_ops": put.ops_per_s,
-        "put_p50": put.percentile(0.5) * 1e3,
-        "put_p99": put.percentile(0.99) * 1e3,
-        "get_ops": get.ops_per_s,
-        "get_p50": get.percentile(0.5) * 1e3,
-        "get_p99": get.percentile(0.99) * 1e3,
-        "gc_seconds": gc_seconds,
-        "gc_rss": gc_rss,
-    }
+        for st in stores:
+            run.stop(st.service, remove=st.root)
 
 
 def _label(count: int) -> str:
@@ -160,10 +226,11 @@ def _label(count: int) -> str:
 
 def scale(run: Run) -> None:
     counts = (0, 1_000, 10_000) if run.options.quick else (0, 100_000, 1_000_000)
-    base = _measure(run, 0)
+    measured = _measure(run, counts)
+    base = measured[0]
     report = run.report
     for count in counts:
-        m = base if count == 0 else _measure(run, count)
+        m = measured[count]
         label = _label(count)
         if count:
             report.add(
@@ -183,6 +250,7 @@ def scale(run: Run) -> None:
                 "ops/s",
                 p50_ms=m[f"{op}_p50"],
                 p99_ms=m[f"{op}_p99"],
+                note=f"min / median / max {m[f'{op}_spread']}",
             )
             if count:
                 report.compare(row, "the empty store, same run", base[f"{op}_ops"])
