@@ -12,7 +12,11 @@ across all nodes:
    :func:`blobstore.roots.catalog_roots`), then the caller's refs, then the
    parts of every composite blob that is kept. The collector knows nothing
    of where the roots live (native, S3 or elsewhere).
-4. **Sweep.** For every blob put at or before ``before`` and not marked,
+   The marks go to a :class:`~blobstore.markset.MarkSet`, spilled in
+   sorted runs to a temporary file, so the pass's memory stays flat.
+4. **Sweep.** The catalog lists blobs in hash order and the sweep merges
+   that listing with the sorted marks (a merge join, no lookups). For every
+   blob put at or before ``before`` and not marked,
    delete its catalog record *on condition* that its name and put time are
    unchanged (a concurrent put of the same content bumps the put time, and
    the delete then matches nothing), and only then remove its backend
@@ -39,6 +43,7 @@ import re
 import time
 from collections.abc import Callable
 from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import asdict
 from dataclasses import dataclass
 from dataclasses import field
@@ -55,6 +60,7 @@ from blobstore.markset import MarkSet
 from blobstore.roots import CallerRefs
 
 if TYPE_CHECKING:
+    from blobstore.records import BlobRecord
     from blobstore.refsources import RefSource
     from blobstore.roots import Expiry
     from blobstore.roots import RootProvider
@@ -139,13 +145,15 @@ def collect(
         try:
             # External sources first: one that fails then stops the pass
             # before it has changed anything at all.
-            live = _mark_external(sources)
-            _expire(expiring, stats)
-            tick("uploads", sum(stats.expired.values()))
-            _mark(store, [*store.gc_roots, CallerRefs(refs)], live, before, tick)
-            stats.roots = len(live)
-            lease.check()
-            _sweep(store, live, before, stats, lease, tick)
+            with _RefSet() as live:
+                _mark_external(sources, live)
+                _expire(expiring, stats)
+                tick("uploads", sum(stats.expired.values()))
+                roots = [*store.gc_roots, CallerRefs(refs)]
+                _mark(store, roots, live, before, tick)
+                stats.roots = len(live)  # an upper bound until the sweep
+                lease.check()
+                _sweep(store, live, before, stats, lease, tick)
             if sweep_orphans:
                 _sweep_orphans(store, before - orphan_margin, stats, lease, tick)
         except BaseException as exc:
@@ -193,8 +201,9 @@ def last_runs(store: Store) -> dict[str, dict | None]:
 
 
 class _RefSet:
-    """The live hashes (a :class:`~blobstore.markset.MarkSet`, 8 bytes each),
-    skipping and logging malformed values from the roots."""
+    """The live hashes (a :class:`~blobstore.markset.MarkSet`: 8 bytes each,
+    spilled to a temporary file), skipping and logging malformed values
+    from the roots."""
 
     def __init__(self) -> None:
         self._set = MarkSet()
@@ -209,29 +218,47 @@ class _RefSet:
             return
         self._set.add(digest)
 
-    def freeze(self) -> None:
-        self._set.freeze()
+    def join(
+        self, records: Iterable[BlobRecord]
+    ) -> Iterator[tuple[BlobRecord, bool]]:
+        """Each record (in ascending hash order) with whether it is marked."""
+        return self._set.join(records, _hash_of)
 
-    def __contains__(self, hash: str) -> bool:
-        return hash in self._set
+    @property
+    def distinct(self) -> int | None:
+        return self._set.distinct
+
+    def __enter__(self) -> _RefSet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._set.close()
 
     def __len__(self) -> int:
         return len(self._set)
 
 
-def _mark_external(sources: list[RefSource]) -> _RefSet:
-    live = _RefSet()
+def _hash_of(record: BlobRecord) -> str:
+    return record.hash
+
+
+def _mark_external(sources: list[RefSource], live: _RefSet) -> None:
     for source in sources:
         label = source.describe()
-        try:
-            for h in source.hashes():
-                live.add(h, label)
-        except Exception as exc:
-            raise RefSourceError(
-                f"ref source {label} failed: {type(exc).__name__}: {exc}; "
-                "nothing was deleted"
-            ) from exc
-    return live
+        for h in _source_hashes(source, label):
+            live.add(h, label)
+
+
+def _source_hashes(source: RefSource, label: str) -> Iterator[object]:
+    """The source's hashes; its failure, and only its, as RefSourceError
+    (the mark set's own, such as a full spill disk, stay what they are)."""
+    try:
+        yield from source.hashes()
+    except Exception as exc:
+        raise RefSourceError(
+            f"ref source {label} failed: {type(exc).__name__}: {exc}; "
+            "nothing was deleted"
+        ) from exc
 
 
 def _mark(
@@ -247,7 +274,6 @@ def _mark(
             live.add(h, label)
     tick("mark", len(live))
     _mark_composites(store.catalog, live, before)
-    live.freeze()  # one sorted run for the sweep's lookups; len now exact
     tick("mark", len(live))
 
 
@@ -255,17 +281,21 @@ def _mark_composites(catalog, live: _RefSet, before: datetime) -> None:
     """Mark the parts of every kept composite."""
     # Composites keep their parts. Kept composites are the marked ones and
     # the young ones (which the sweep will not touch); parts may themselves
-    # be composites, so repeat until nothing new is marked.
-    pending = {c.hash: c for c in catalog.iter_composites()}
+    # be composites, so repeat until nothing new is marked. The catalog
+    # lists composites in hash order, which the mark set's join needs.
+    pending = list(catalog.iter_composites())
     changed = True
-    while changed:
+    while pending and changed:
         changed = False
-        for h, comp in list(pending.items()):
-            if h in live or comp.put_time > before:
+        still = []
+        for comp, marked in live.join(pending):
+            if marked or comp.put_time > before:
                 for part in comp.parts().hashes:
                     live.add(part, "composites")
-                del pending[h]
                 changed = True
+            else:
+                still.append(comp)
+        pending = still
 
 
 def _sweep(
@@ -278,7 +308,7 @@ def _sweep(
 ) -> None:
     catalog = store.catalog
     kept_bytes = 0
-    for record in catalog.iter_blobs(put_before=before):
+    for record, marked in live.join(catalog.iter_blobs(put_before=before)):
         # Before every delete, not every thousand: a pass paused past its
         # lease's ttl (SIGSTOP, a VM frozen) must not go on deleting beside
         # the pass that took the lease over. The check is a clock read.
@@ -286,7 +316,7 @@ def _sweep(
         stats.scanned += 1
         if stats.scanned % 1000 == 0:
             tick("sweep", stats.scanned)
-        if record.hash in live:
+        if marked:
             stats.count += 1
             kept_bytes += record.size
             stats.max_size = max(stats.max_size, record.size)
@@ -312,6 +342,7 @@ def _sweep(
                 exc,
             )
     stats.mean_size = kept_bytes // stats.count if stats.count else 0
+    stats.roots = live.distinct  # exact now: the join has counted the set
     tick("sweep", stats.scanned)
 
 

@@ -1,87 +1,167 @@
-"""MarkSet: the garbage collector's set of live hashes, in 8 bytes each.
+"""MarkSet: the garbage collector's set of live hashes, spilled to a file so
+that a pass's memory stays flat however many blobs are live.
 
-GC marks every blob something references before it sweeps, so the set
-holds one entry per live blob: at 10^6 live blobs a Python set of 48-byte
-digests took ~120 MiB (measured by ``python -m bench --only scale``). This
-keeps the first 64 bits of each SHA-384 as unsigned integers in sorted
-``array('Q')`` runs: 8 bytes an entry, plus a small unsorted buffer.
+GC marks every blob something references before it sweeps, so the set holds
+one entry per live blob: at 10^6 live blobs a Python set of 48-byte digests
+took ~120 MiB, and even 8-byte integers in memory grow with the live set
+(``python -m bench --only scale`` measures the pass's peak RSS). This keeps
+the first 64 bits of each SHA-384 as an unsigned integer; adds go into a
+set of at most ``buffer_size`` of them, and a full buffer is written, sorted,
+as one *run* at the end of an anonymous temporary file (8 bytes an entry;
+gone with the process, whatever way it ends).
+
+Nothing asks "is this hash marked?" at random. Both readers -- the sweep,
+and the composites' marking -- walk catalog records in ascending hash order,
+which is the order the catalog lists blobs in (``Catalog.iter_blobs``), so
+:meth:`MarkSet.join` merges the sorted runs (a k-way merge reading each run a
+few KiB at a time) alongside the records, like a merge join. Memory is the
+buffer plus one small read buffer per run: about 64 bytes per 2^16 live
+blobs, against 8 bytes per live blob before.
 
 A shortened hash can only err one way: a blob whose first 64 bits equal a
 live blob's is *kept* (about n / 2^64 per blob, 5e-14 at 10^6 live), never a
-live blob deleted. So the sweep may trust "not in the set" absolutely.
-
-Adds go into a set of at most ``buffer_size`` integers; a full buffer
-becomes a sorted run, and runs merge pairwise while the newest is at least
-half the size of the one before (as in a binary counter), so there are
-O(log n) runs and each entry is merged O(log n) times. :meth:`freeze` merges
-everything into one run once marking is done, after which a lookup is one
-binary search and :func:`len` is exact.
+live blob deleted. So the sweep may trust "not marked" absolutely -- as long
+as the records really come in order, which :meth:`join` checks on every one
+(a record out of order stops the pass with :class:`~blobstore.errors.Corrupt`
+before anything is judged on it).
 """
 
 from __future__ import annotations
 
 import heapq
+import os
+import tempfile
 from array import array
-from bisect import bisect_left
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Iterator
+from typing import TypeVar
+
+from blobstore.errors import Corrupt
+from blobstore.errors import Unavailable
 
 __all__ = ["MarkSet"]
+
+T = TypeVar("T")
+
+_ENTRY = array("Q").itemsize  # 8
+#: Entries read from a run at a time during a merge (4 KiB).
+_READ = 512
 
 
 def _key(hex_hash: str) -> int:
     return int(hex_hash[:16], 16)
 
 
-def _merged(a: array, b: array) -> array:
-    out = array("Q")
-    last = -1
-    for value in heapq.merge(a, b):
-        if value != last:
-            out.append(value)
-            last = value
-    return out
-
-
 class MarkSet:
-    """A set of hex SHA-384 hashes that may keep a few extra (see above)."""
+    """A set of hex SHA-384 hashes that may keep a few extra (see above).
 
-    def __init__(self, buffer_size: int = 1 << 16) -> None:
+    :param buffer_size: entries held in memory before they go to the file.
+    :param spill_dir: where the temporary file goes (default: ``TMPDIR``).
+    """
+
+    def __init__(self, buffer_size: int = 1 << 16, spill_dir: str | None = None):
         self._buffer_size = buffer_size
+        self._spill_dir = spill_dir
         self._buffer: set[int] = set()
-        self._runs: list[array] = []
+        self._file = None  # created at the first spill
+        self._runs: list[tuple[int, int]] = []  # (first entry, entries)
+        self._spilled = 0
+        #: Distinct entries, as counted by the last whole :meth:`join`.
+        self.distinct: int | None = None
 
     def add(self, hex_hash: str) -> None:
         """Add a well-formed hex SHA-384 (the caller checks the form)."""
         self._buffer.add(_key(hex_hash))
         if len(self._buffer) >= self._buffer_size:
-            self._flush()
-
-    def __contains__(self, hex_hash: str) -> bool:
-        key = _key(hex_hash)
-        if key in self._buffer:
-            return True
-        for run in self._runs:  # once frozen, one (the sweep's case)
-            i = bisect_left(run, key)
-            if i < len(run) and run[i] == key:
-                return True
-        return False
+            self._spill()
 
     def __len__(self) -> int:
-        """Exact once frozen; before, entries added twice may count twice."""
-        return len(self._buffer) + sum(len(run) for run in self._runs)
+        """Entries added; a hash added into two runs counts twice (the exact
+        count is :attr:`distinct`, known after a whole :meth:`join`)."""
+        return self._spilled + len(self._buffer)
 
-    def freeze(self) -> None:
-        """Merge everything into one run (adds may still follow)."""
-        self._flush()
-        while len(self._runs) > 1:
-            last = self._runs.pop()
-            self._runs[-1] = _merged(self._runs[-1], last)
+    def join(
+        self, items: Iterable[T], hash_of: Callable[[T], str]
+    ) -> Iterator[tuple[T, bool]]:
+        """Each of *items* with whether its hash is marked.
 
-    def _flush(self) -> None:
+        *items* must come in ascending order of ``hash_of(item)``; one that
+        does not raises :class:`~blobstore.errors.Corrupt` before it is
+        yielded. Adds may go on during a join; it answers for what was added
+        before it started. Once *items* run out the join counts the rest of
+        the set, so :attr:`distinct` is exact when the iterator is exhausted.
+        """
+        self.distinct = None
+        marked = self._merged()
+        current = next(marked, None)
+        seen = 0 if current is None else 1  # distinct values taken so far
+        last_key = -1
+        last_hash = ""
+        for item in items:
+            hex_hash = hash_of(item)
+            key = _key(hex_hash)
+            if key < last_key:
+                raise Corrupt(
+                    f"the catalog listed blob {hex_hash} after {last_hash}: out "
+                    "of hash order, so GC cannot tell live from dead; stopped"
+                )
+            last_key, last_hash = key, hex_hash
+            while current is not None and current < key:
+                current = next(marked, None)
+                seen += current is not None
+            yield item, current == key
+        self.distinct = seen + sum(1 for _ in marked)
+
+    def _merged(self) -> Iterator[int]:
+        """Every entry so far in ascending order, repeats collapsed."""
+        self._spill()
+        runs = [self._read_run(start, count) for start, count in self._runs]
+        last = -1
+        for value in heapq.merge(*runs):
+            if value != last:
+                yield value
+                last = value
+
+    def _spill(self) -> None:
         if not self._buffer:
             return
-        self._runs.append(array("Q", sorted(self._buffer)))
+        run = array("Q", sorted(self._buffer))
+        start = self._spilled
+        try:
+            if self._file is None:
+                self._file = tempfile.TemporaryFile(  # noqa: SIM115 (kept open)
+                    prefix="blobstore-gc-marks-", dir=self._spill_dir
+                )
+            os.pwrite(self._file.fileno(), run.tobytes(), start * _ENTRY)
+        except OSError as exc:
+            where = self._spill_dir or tempfile.gettempdir()
+            raise Unavailable(
+                f"gc cannot spill its mark set to {where}: {exc}; "
+                "the pass stopped before deleting anything"
+            ) from exc
+        self._runs.append((start, len(run)))
+        self._spilled += len(run)
         self._buffer = set()
-        runs = self._runs
-        while len(runs) > 1 and len(runs[-1]) * 2 >= len(runs[-2]):
-            last = runs.pop()
-            runs[-1] = _merged(runs[-1], last)
+
+    def _read_run(self, start: int, count: int) -> Iterator[int]:
+        fd = self._file.fileno()
+        end = start + count
+        while start < end:
+            n = min(_READ, end - start)
+            chunk = array("Q")
+            chunk.frombytes(os.pread(fd, n * _ENTRY, start * _ENTRY))
+            yield from chunk
+            start += n
+
+    def close(self) -> None:
+        """Drop the temporary file (also dropped when the process ends)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> MarkSet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -81,11 +81,13 @@ class BlobCatalog(abc.ABC):
 
     @abc.abstractmethod
     def iter_blobs(self, put_before: datetime | None = None) -> Iterator[BlobRecord]:
-        """Every blob (put at or before *put_before* when given), in batches."""
+        """Every blob (put at or before *put_before* when given), in batches,
+        in ascending order of hash: GC's sweep merge-joins them with its
+        sorted mark set (:meth:`blobstore.markset.MarkSet.join`)."""
 
     @abc.abstractmethod
     def iter_composites(self) -> Iterator[BlobRecord]:
-        """Every composite blob."""
+        """Every composite blob, in ascending order of hash (as iter_blobs)."""
 
     @abc.abstractmethod
     def known_names(self, names: Sequence[str]) -> set[str]:
