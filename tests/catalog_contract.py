@@ -459,11 +459,14 @@ class ObjectCatalogContract:
 
     def test_multipart_object_round_trips_its_index(self, catalog: Catalog):
         index = MultipartIndex((h(1), h(2)), (5, 6))
-        record = ObjectRecord("b", "k", 11, "etag-2", T0, None, index)
+        # upload_id: completing the same upload again finds the object by it
+        record = ObjectRecord("b", "k", 11, "etag-2", T0, None, index, upload_id="u1")
         catalog.put_object(record)
         got = catalog.get_object("b", "k")
         assert got == record
         assert got.blob_hashes() == [h(1), h(2)]
+        assert [o.upload_id for o in catalog.list_objects("b")] == ["u1"]
+        assert [o.upload_id for o in catalog.iter_objects()] == ["u1"]
 
     def test_put_object_replaces(self, catalog: Catalog):
         catalog.put_object(obj("b", "k", 1, metadata={"old": "1"}))

@@ -604,6 +604,8 @@ class MongoCatalog(Catalog):
             doc["hash"] = r.hash
         if r.index is not None:
             doc["index"] = _index_doc(r.index)
+        if r.upload_id is not None:
+            doc["upload_id"] = r.upload_id  # completing it again finds the object
         return doc
 
     @staticmethod
@@ -619,6 +621,7 @@ class MongoCatalog(Catalog):
             doc["content_type"],
             _mapping(doc["headers"]),
             _mapping(doc["metadata"]),
+            doc.get("upload_id"),
         )
 
     def _upsert(

@@ -11,7 +11,7 @@ import pytest
 
 from blobstore import Store
 from blobstore.backends.memory import MemoryBackend
-from blobstore.catalog.sqlite import SQLiteCatalog
+from blobstore.catalog.base import Catalog
 from blobstore.clock import utcnow
 from blobstore.errors import BucketNotEmpty
 from blobstore.errors import BucketNotFound
@@ -27,21 +27,23 @@ from blobstore.records import ObjectRecord
 from blobstore.s3.objects import ObjectMeta
 from blobstore.s3.objects import ObjectStore
 from blobstore.s3.rules import multipart_etag
+from tests.factories import CATALOGS
 
 
-class CountingCatalog(SQLiteCatalog):
-    """Counts the listing queries, to show that a page never scans."""
+@pytest.fixture(params=sorted(CATALOGS))
+def catalog(request, tmp_path) -> Catalog:
+    """Every catalog, counting its listing queries (to show that a page
+    never scans)."""
+    catalog = CATALOGS[request.param](tmp_path, request)
+    listing = catalog.list_objects
 
-    list_calls = 0
+    def counted(*args, **kwargs):
+        catalog.list_calls += 1
+        return listing(*args, **kwargs)
 
-    def list_objects(self, *args, **kwargs):
-        self.list_calls += 1
-        return super().list_objects(*args, **kwargs)
-
-
-@pytest.fixture
-def catalog() -> CountingCatalog:
-    return CountingCatalog(":memory:")
+    catalog.list_calls = 0
+    catalog.list_objects = counted
+    return catalog
 
 
 @pytest.fixture
@@ -77,8 +79,12 @@ def test_keys_list_in_utf8_byte_order(objects):
     assert list_all(objects, limit=2) == sorted(keys, key=lambda k: k.encode())
 
 
+# SQLite only: mongomock takes minutes over so many keys (the catalog
+# contract pages both catalogs' listings).
+@pytest.mark.parametrize("catalog", ["sqlite"], indirect=True)
 def test_a_page_skips_a_huge_common_prefix_without_scanning_it(objects, catalog):
-    for i in range(100_000):
+    count = 100_000
+    for i in range(count):
         record_only(catalog, f"big/{i:06d}")
     for key in ("a", "c/x", "c/y", "z"):
         record_only(catalog, key)
@@ -90,8 +96,9 @@ def test_a_page_skips_a_huge_common_prefix_without_scanning_it(objects, catalog)
     assert catalog.list_calls <= 3  # not 100 batches of 1000
     # Paging through the 100k keys themselves: one query per page.
     catalog.list_calls = 0
-    page = objects.list_objects("bkt", prefix="big/", marker="big/050000", limit=1000)
-    assert page.items[0].key == "big/050001" and page.truncated
+    middle = f"big/{count // 2:06d}"
+    page = objects.list_objects("bkt", prefix="big/", marker=middle, limit=1000)
+    assert page.items[0].key == f"big/{count // 2 + 1:06d}" and page.truncated
     assert catalog.list_calls == 1
 
 
