@@ -480,6 +480,25 @@ class ObjectCatalogContract:
         assert catalog.get_object("b", "k") is None
         assert not catalog.delete_object("b", "k")
 
+    def test_delete_object_if_deletes_only_that_version(self, catalog: Catalog):
+        first = obj("b", "k", 1, metadata={"v": "1"}, upload_id="u1")
+        catalog.put_object(first)
+        for newer in (
+            obj("b", "k", 2),  # other content
+            obj("b", "k", 1, metadata={"v": "2"}, upload_id="u1"),  # other meta
+            obj("b", "k", 1, metadata={"v": "1"}),  # no upload
+            ObjectRecord("b", "k", 10, "etag-1", T0, None, MultipartIndex((h(1),), (10,))),
+        ):
+            catalog.put_object(newer)
+            assert not catalog.delete_object_if(first)
+            assert catalog.get_object("b", "k") == newer
+        assert catalog.delete_object_if(newer)
+        assert catalog.get_object("b", "k") is None
+        assert not catalog.delete_object_if(newer)
+        catalog.put_object(first)
+        assert catalog.delete_object_if(first)
+        assert catalog.get_object("b", "k") is None
+
     def test_list_objects_in_utf8_byte_order(self, catalog: Catalog):
         for i, key in enumerate(reversed(S3_KEYS)):
             catalog.put_object(obj("b", key, i))

@@ -289,6 +289,36 @@ def test_an_s3_object_whose_content_was_collected_meanwhile_is_a_503(store):
         assert reader.read() == b"stored just too late"
 
 
+def test_an_s3_put_undone_after_a_pass_leaves_a_newer_put_at_its_key(store):
+    from blobstore.errors import Unavailable
+
+    objects = ObjectStore(store)
+    objects.create_bucket("bkt", owner="alice")
+    catalog = store.catalog
+    restore = run_a_pass_first(store, "put_object")  # the put's blob collected
+    newer = []
+
+    def newer_put_first(delete):
+        # Another client's put at the same key lands right before the
+        # undo's delete: the undo must not take it away.
+        def hooked(*args):
+            if not newer:
+                restore()
+                newer.append(objects.put_object("bkt", "k", io.BytesIO(b"newer"), 5))
+            return delete(*args)
+
+        return hooked
+
+    catalog.delete_object = newer_put_first(catalog.delete_object)
+    catalog.delete_object_if = newer_put_first(catalog.delete_object_if)
+    with pytest.raises(Unavailable, match="send it again"):
+        objects.put_object("bkt", "k", io.BytesIO(b"older"), 5)
+    assert newer, "the undo did not run"
+    _, reader = objects.open_object("bkt", "k")
+    with reader:
+        assert reader.read() == b"newer"
+
+
 class ReversedCatalog(SQLiteCatalog):
     """Lists blobs in descending hash order: a catalog that broke the
     contract GC's merge join relies on."""

@@ -191,6 +191,12 @@ class ObjectCatalog(abc.ABC):
     def delete_object(self, bucket: str, key: str) -> bool: ...
 
     @abc.abstractmethod
+    def delete_object_if(self, record: ObjectRecord) -> bool:
+        """Delete ``record.bucket/record.key`` only while it is exactly
+        *record*: a put undoing its own object must not delete a newer one
+        put at the same key meanwhile."""
+
+    @abc.abstractmethod
     def list_objects(
         self, bucket: str, prefix: str = "", start_after: str = "", limit: int = 1000
     ) -> list[ObjectRecord]:

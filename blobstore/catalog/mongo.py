@@ -649,6 +649,17 @@ class MongoCatalog(Catalog):
         result = self._coll("object").delete_one({"bucket": bucket, "key": key})
         return result.deleted_count == 1
 
+    def delete_object_if(self, record: ObjectRecord) -> bool:
+        # Every field as written (replace_one keeps the _id, so it does not
+        # tell versions apart); the optional ones absent when unset.
+        query: dict[str, Any] = {
+            "hash": {"$exists": False},
+            "index": {"$exists": False},
+            "upload_id": {"$exists": False},
+            **self._object_doc(record),
+        }
+        return self._coll("object").delete_one(query).deleted_count == 1
+
     def _objects_query(
         self, bucket: str, prefix: str, start_after: str
     ) -> dict[str, Any]:

@@ -665,6 +665,16 @@ class SQLiteCatalog(Catalog):
             == 1
         )
 
+    _DELETE_OBJECT_IF = (
+        "DELETE FROM objects WHERE bucket = ? AND key = ? AND size = ? "
+        "AND etag = ? AND mtime = ? AND hash IS ? AND part_index IS ? "
+        "AND content_type = ? AND headers = ? AND metadata = ? AND upload_id IS ?"
+    )
+
+    def delete_object_if(self, record: ObjectRecord) -> bool:
+        args = self._object_args(record)
+        return self._changes(self._DELETE_OBJECT_IF, args) == 1
+
     def list_objects(
         self, bucket: str, prefix: str = "", start_after: str = "", limit: int = 1000
     ) -> list[ObjectRecord]:

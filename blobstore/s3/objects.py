@@ -242,15 +242,12 @@ class ObjectStore:
             client sends it again (S3 clients retry a 503).
         """
 
-        def undo() -> None:
-            if self._catalog.get_object(record.bucket, record.key) == record:
-                self._catalog.delete_object(record.bucket, record.key)
-
         try:
             self.store.hold(
                 record.blob_hashes(),
                 lambda: self._catalog.put_object(record),
-                undo,
+                # only this version: a newer put at the key stays
+                lambda: self._catalog.delete_object_if(record),
                 just_put=just_put,
             )
         except BlobNotFound:
@@ -272,7 +269,7 @@ class ObjectStore:
         # bucket was deleted while the bytes were streaming, undo the put
         # rather than leave an object no listing or GC pass can see.
         if self._catalog.get_bucket(record.bucket) is None:
-            self._catalog.delete_object(record.bucket, record.key)
+            self._catalog.delete_object_if(record)  # not a newer put's
             raise BucketNotFound(f"bucket {record.bucket!r} was deleted")
 
     def get_object(self, bucket: str, key: str) -> ObjectRecord:
