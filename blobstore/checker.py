@@ -1,8 +1,9 @@
-"""Verifying stored blobs end to end: re-read each one through the Store.
+"""Verifying stored blobs end to end: re-read each one from its backend.
 
 :func:`check` reads every plain blob (or one blob: a composite's parts) back
-through :meth:`Store.open <blobstore.Store.open>` and checks that its bytes
-have the recorded SHA-384 and size. That catches what a backend's own
+from where its bytes are kept (the backend's ``origin``: past a read cache,
+whose copies say nothing of the remote's) and checks that its bytes have the
+recorded SHA-384 and size. That catches what a backend's own
 checksums cannot (bytes that were wrong before they were stored, a record
 pointing at the wrong object) and works for every backend.
 
@@ -50,6 +51,7 @@ from blobstore.errors import ReadQuorumError
 from blobstore.errors import SizeMismatch
 from blobstore.hashing import VerifyingReader
 from blobstore.lease import Lease
+from blobstore.reader import BlobReader
 from blobstore.records import BlobRecord
 
 if TYPE_CHECKING:
@@ -211,7 +213,7 @@ def _check_one(
     kind, detail = _verify(store, record, report)
     backend = store.backend
     if kind != "vanished" and backend.can_heal:
-        damaged = record.name in backend.needs_heal()  # type: ignore[attr-defined]
+        damaged = record.name in backend.needs_heal()
         if kind is not None or damaged:
             kind, detail = _heal(store, record, report, kind, detail)
     if kind is None:
@@ -236,7 +238,10 @@ def _verify(
 ) -> tuple[str | None, str]:
     """(None, "") if the blob reads back right, else (kind, what is wrong)."""
     try:
-        with store.open(record.hash) as reader:
+        # From where the bytes are kept: past a read cache, whose copies
+        # were verified when filled and say nothing of the remote's.
+        stream, size = store.backend.origin.open_blob(record.object_name(), record.hash)
+        with BlobReader(stream, size, record.hash) as reader:
             verifier = VerifyingReader(reader, record.size, record.hash)
             while chunk := verifier.read(_CHUNK):
                 report.bytes_read += len(chunk)
@@ -263,7 +268,7 @@ def _heal(
 ) -> tuple[str | None, str]:
     name = record.object_name()
     try:
-        healed = store.backend.heal(name)  # type: ignore[attr-defined]
+        healed = store.backend.heal(name)
     except BlobStoreError as exc:
         log.warning("cannot heal blob %s: %s", record.hash, exc)
         return kind, detail

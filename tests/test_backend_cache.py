@@ -755,3 +755,25 @@ def test_purge_trash_reaches_the_remote_through_the_cache(tmp_path):
 def test_the_cache_offers_its_metric_collectors(cache):
     assert len(cache.metric_collectors()) == 1
     assert MemoryBackend().metric_collectors() == []
+
+
+def test_healing_is_the_remotes(tmp_path, cache_dir):
+    from blobstore.errors import BadParams
+    from tests.erasure_helpers import delete_shard
+    from tests.erasure_helpers import make_set
+
+    plain = make_cache(MemoryBackend(), cache_dir)
+    assert not plain.can_heal and plain.origin is plain.remote
+    with pytest.raises(BadParams):
+        plain.heal()
+    plain.close()
+
+    drives = make_set(tmp_path / "drives", 6, 2, fsync=False)
+    cache = make_cache(drives, tmp_path / "cache2", keep_on_put=True)
+    put(cache, "obj", b"kept twice" * 1000)
+    delete_shard(drives, "obj", 0)
+    assert cache.can_heal and cache.origin is drives
+    report = cache.heal("obj")
+    assert (report.healed, report.shards_rebuilt) == (1, 1)
+    assert cache.heal().healthy == 1
+    cache.close()

@@ -99,9 +99,22 @@ def local(tmp_path, env) -> Site:
     return Site(tmp_path / "local", LOCAL)
 
 
-@pytest.fixture
-def erasure(tmp_path, env) -> Site:
-    return Site(tmp_path / "erasure", erasure_config(tmp_path / "erasure"))
+def cache_config(root: Path) -> str:
+    # keep_on_put: every blob has a good cached copy, which check and heal
+    # must look past.
+    return (
+        f'\n[cache]\nenabled = true\npath = "{root / "cache"}"\n'
+        'max_size = "64MiB"\nmin_free = 0\nkeep_on_put = true\n'
+    )
+
+
+@pytest.fixture(params=["erasure", "erasure+cache"])
+def erasure(request, tmp_path, env) -> Site:
+    root = tmp_path / "erasure"
+    config = erasure_config(root)
+    if request.param == "erasure+cache":
+        config += cache_config(root)
+    return Site(root, config)
 
 
 def name_of(site: Site, h: str) -> str:
@@ -205,8 +218,8 @@ def test_check_finds_and_quarantines_corrupt_and_missing_blobs(local):
     part0, part1 = b"0" * 1024, b"rotten part"
     whole = local.composite(part0, part1)
     with local.store() as store:
-        corrupt_shard(store.backend, store.stat(hash_of(part1)).name, 0, offset=3)
-        delete_shard(store.backend, store.stat(gone).name, 0)
+        corrupt_shard(store.backend.origin, store.stat(hash_of(part1)).name, 0, offset=3)
+        delete_shard(store.backend.origin, store.stat(gone).name, 0)
 
     found = local.run("check")
     assert found.exit_code == 1
@@ -247,7 +260,7 @@ def test_check_one_blob(local):
     whole = local.composite(part0, part1)
     (other,) = local.put(b"not checked")
     with local.store() as store:
-        delete_shard(store.backend, store.stat(other).name, 0)
+        delete_shard(store.backend.origin, store.stat(other).name, 0)
     doc = local.json("check", "--hash", whole)
     assert doc["clean"] and doc["checked"] == 2 and doc["total"] == 2
     assert local.json("check", "--hash", other, code=1)["missing"] == 1
@@ -262,7 +275,7 @@ def test_check_heals_an_erasure_blob_before_calling_it_corrupt(erasure):
     (h,) = erasure.put(data)
     name = name_of(erasure, h)
     with erasure.store() as store:
-        corrupt_shard(store.backend, name, 0, offset=1000)  # a data shard
+        corrupt_shard(store.backend.origin, name, 0, offset=1000)  # a data shard
     doc = erasure.json("check")
     assert doc["clean"] and doc["healed"] == [h]
     with erasure.store() as store:
@@ -273,7 +286,7 @@ def test_check_heals_an_erasure_blob_before_calling_it_corrupt(erasure):
     # Beyond the parity: corrupt, and quarantined when asked.
     with erasure.store() as store:
         for shard in range(3):
-            corrupt_shard(store.backend, name, shard, offset=10)
+            corrupt_shard(store.backend.origin, name, shard, offset=10)
     doc = erasure.json("check", "--quarantine", code=1)
     assert doc["corrupt"] == 1 and doc["quarantined"] == [h]
 
@@ -300,8 +313,8 @@ def test_heal_rebuilds_a_removed_shard(erasure):
     (other,) = erasure.put(b"healthy")
     name = name_of(erasure, h)
     with erasure.store() as store:
-        delete_shard(store.backend, name, 4)
-        shard = shard_drive(store.backend, name, 4).shard_path(name)
+        delete_shard(store.backend.origin, name, 4)
+        shard = shard_drive(store.backend.origin, name, 4).shard_path(name)
     assert not shard.exists()
 
     result = erasure.run("heal")
@@ -314,7 +327,7 @@ def test_heal_rebuilds_a_removed_shard(erasure):
     assert erasure.read(h) == data
 
     with erasure.store() as store:
-        corrupt_shard(store.backend, name, 1, offset=50)
+        corrupt_shard(store.backend.origin, name, 1, offset=50)
     doc = erasure.json("heal", "--hash", h)
     assert (doc["scanned"], doc["healed"], doc["shards_rebuilt"]) == (1, 1, 1)
     assert erasure.json("heal", "--hash", other)["healthy"] == 1
@@ -324,7 +337,7 @@ def test_heal_a_composite_heals_its_parts(erasure):
     whole = erasure.composite(b"a" * 1024, b"b" * 1024, b"c")
     with erasure.store() as store:
         for part in (b"a" * 1024, b"c"):
-            delete_shard(store.backend, store.stat(hash_of(part)).name, 0)
+            delete_shard(store.backend.origin, store.stat(hash_of(part)).name, 0)
     doc = erasure.json("heal", "--hash", whole)
     assert (doc["total"], doc["scanned"], doc["healed"], doc["healthy"]) == (3, 3, 2, 1)
 
@@ -334,7 +347,7 @@ def test_heal_reports_unrecoverable_blobs_by_hash(erasure):
     name = name_of(erasure, h)
     with erasure.store() as store:
         for shard in range(3):
-            delete_shard(store.backend, name, shard)
+            delete_shard(store.backend.origin, name, shard)
     result = erasure.run("heal")
     assert result.exit_code == 1
     assert "problems remain" in result.stdout

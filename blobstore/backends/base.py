@@ -146,6 +146,18 @@ class Backend(abc.ABC):
         damaged copies from (then :meth:`heal` works)."""
         return False
 
+    def needs_heal(self) -> set[str]:
+        """Names this process saw damaged or short of redundancy while
+        reading them (to heal before judging them); none by default."""
+        return set()
+
+    @property
+    def origin(self) -> Backend:
+        """The backend that holds the objects at rest: this one, or what a
+        read cache sits in front of. Checking bytes means reading them
+        there, not a cached copy."""
+        return self
+
     def heal(
         self, name: str | None = None, progress: HealProgress | None = None
     ) -> HealReport:

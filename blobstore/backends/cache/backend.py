@@ -32,6 +32,8 @@ from blobstore.backends.cache.readers import CachedReader
 from blobstore.backends.cache.readers import RemoteCursor
 from blobstore.backends.cache.readers import RemoteReader
 from blobstore.backends.cache.readers import TailReader
+from blobstore.backends.healing import HealProgress
+from blobstore.backends.healing import HealReport
 from blobstore.errors import BlobStoreError
 from blobstore.errors import Unavailable
 from blobstore.hashing import Readable
@@ -179,6 +181,26 @@ class CacheBackend(Backend):
 
     def purge_trash(self) -> int:
         return self.remote.purge_trash()  # the cache itself evicts, no trash
+
+    # Healing is the remote's: a copy here was verified against its SHA-384
+    # when filled and is checked block by block as it is read; a damaged one
+    # is dropped and fetched again, never healed.
+
+    @property
+    def can_heal(self) -> bool:
+        return self.remote.can_heal
+
+    def heal(
+        self, name: str | None = None, progress: HealProgress | None = None
+    ) -> HealReport:
+        return self.remote.heal(name, progress)
+
+    def needs_heal(self) -> set[str]:
+        return self.remote.needs_heal()
+
+    @property
+    def origin(self) -> Backend:
+        return self.remote.origin
 
     def metric_collectors(self, *, include_counters: bool = True) -> list[Any]:
         return [
