@@ -4,8 +4,9 @@ backends that keep redundancy (erasure-posix with parity).
 A backend whose ``can_heal`` is true implements
 ``heal(name=None, progress=None) -> HealReport``: with a name, that object;
 without, every object it holds; and ``needs_heal()``, the names its reads
-found damaged. A read cache forwards all three to its remote. The Store and the operator commands use only
-what is here, never a particular backend's modules.
+found damaged. A read cache forwards all three to its remote. The Store
+and the operator commands use only what is here, never a particular
+backend's modules.
 """
 
 from __future__ import annotations
