@@ -4,6 +4,7 @@ uploads, retries, errors of the wire, the CLI)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -316,3 +317,103 @@ def test_bytes_io_of_a_put_is_read_once_when_not_seekable(client):
 def test_a_hash_mismatch_from_the_service_is_hash_mismatch(client):
     with pytest.raises(HashMismatch):
         client.put(iter([b"abc"]), sha384(b"abd"))
+
+
+# -- answers lost on the way back ---------------------------------------------------
+
+
+class AnswerDropper:
+    """A TCP proxy to a real server that, once armed with a request line
+    prefix, passes the next such request on and closes the client's
+    connection instead of relaying the answer: the request was carried out
+    and the client never heard (a crash, or HTTP's keep-alive race)."""
+
+    def __init__(self, upstream: str) -> None:
+        import socket
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(upstream)
+        self._upstream = (parts.hostname, parts.port)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self.armed: bytes | None = None
+        self.dropped = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self._upstream)
+            doomed = threading.Event()
+            threading.Thread(
+                target=self._requests, args=(client, upstream, doomed), daemon=True
+            ).start()
+            threading.Thread(
+                target=self._answers, args=(upstream, client, doomed), daemon=True
+            ).start()
+
+    def _requests(self, client, upstream, doomed) -> None:
+        try:
+            while data := client.recv(65536):
+                if self.armed and data.startswith(self.armed):
+                    self.armed = None
+                    doomed.set()
+                upstream.sendall(data)
+        except OSError:
+            pass
+
+    def _answers(self, upstream, client, doomed) -> None:
+        import socket
+
+        try:
+            while data := upstream.recv(65536):
+                if doomed.is_set():
+                    self.dropped += 1
+                    break  # carried out; the answer goes nowhere
+                client.sendall(data)
+        except OSError:
+            pass
+        for sock in (client, upstream):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+@pytest.fixture
+def dropper(server):
+    proxy = AnswerDropper(server.url)
+    yield proxy
+    proxy.close()
+
+
+def test_a_ref_delete_whose_answer_was_lost_is_resent_and_done(dropper, client):
+    digest = client.put(b"pinned then unpinned").hash
+    client.put_ref("lost/answer", digest)
+    with Client(dropper.url, retry=Retry(total=5, attempts=3, first=0.05)) as c:
+        dropper.armed = b"DELETE /v1/refs/lost/answer"
+        c.delete_ref("lost/answer")  # resent: the ref is gone, which is done
+        assert dropper.dropped == 1
+        with pytest.raises(NotFound):
+            c.get_ref("lost/answer")
+        with pytest.raises(NotFound):  # a first DELETE of nothing still says so
+            c.delete_ref("lost/answer")
+
+
+def test_an_upload_whose_creation_answer_was_lost_still_goes_through(
+    dropper, tmp_path
+):
+    data = write_file(tmp_path / "file", 5000)
+    with Client(dropper.url, retry=Retry(total=5, attempts=3, first=0.05)) as c:
+        dropper.armed = b"POST /v1/uploads"
+        digest = c.upload_file(tmp_path / "file", part_size=1024)
+        assert dropper.dropped == 1
+        assert digest == sha384(data)
+        assert c.open(digest).read() == data

@@ -226,7 +226,9 @@ class Client:
 
     def delete_ref(self, name: str) -> None:
         """:raises RefNotFound:"""
-        self.http.request("DELETE", self._ref_path(name))
+        self.http.request(
+            "DELETE", self._ref_path(name), safe=True, ok_when_resent=(404,)
+        )
 
     def list_refs(
         self, prefix: str = "", after: str = "", limit: int = 1000

@@ -7,14 +7,19 @@ pools keep-alive connections per host, streams bodies in both directions,
 and is safe to share between the threads of a parallel upload when each
 request is independent, as here.
 
-**Retries.** Only requests that are idempotent by construction are retried:
-reads (GET, HEAD), a PUT of a blob by its hash, a PUT of a part by its hash
-(the server answers "already stored" to a repeat), a ref PUT or DELETE. They
-are retried on a connection failure, a timeout and a 503, with exponential
-backoff and jitter (tenacity), for at most ``retry_for`` seconds in all. A
-body is re-sent from the start on each attempt, so a request with a body
-takes it as a callable that makes a fresh one. A POST that creates
-something (a blob whose hash the server computes, an upload) is sent once.
+**Retries.** Only requests whose repeat does no harm are retried: reads
+(GET, HEAD), a PUT of a blob by its hash, a PUT of a part by its hash (the
+server answers "already stored" to a repeat), a ref PUT or DELETE (a
+DELETE resent after its answer was lost finds the ref gone: that 404 is
+success), an upload's creation (a repeat makes one more upload, unused,
+which expires) and its finish. They are retried on a connection failure, a
+timeout and a 503, with exponential backoff and jitter (tenacity), for at
+most ``Retry.total`` seconds in all. That also covers HTTP's keep-alive race
+(RFC 9112 §9.3.1): the server closes an idle pooled connection just as a
+request goes out on it. A body is re-sent from the start on each attempt,
+so a request with a body takes it as a callable that makes a fresh one. A
+POST of a blob streamed from something that cannot be read again is sent
+once.
 """
 
 from __future__ import annotations
@@ -112,18 +117,24 @@ class Http:
         stream: bool = False,
         safe: bool = False,
         ok: tuple[int, ...] = (200, 201, 204, 206),
+        ok_when_resent: tuple[int, ...] = (),
         not_found: type[errors.NotFound] | None = None,
     ) -> requests.Response:
         """Send a request and return its answer when its status is in *ok*.
 
         :param safe: the request may be sent again (see the module docs).
+        :param ok_when_resent: statuses that are success too when the request
+            is a resend (a DELETE whose first answer was lost: 404).
         :param not_found: what a 404 without a body means (a HEAD's).
         :raises BlobStoreError: the class of the service's error answer;
             :class:`~blobstore.errors.Unavailable` when it cannot be reached.
         """
         what = f"{method} {path}"
+        sent = 0
 
         def attempt() -> requests.Response:
+            nonlocal sent
+            sent += 1
             data = body() if callable(body) else body
             try:
                 response = self.session.request(
@@ -140,7 +151,9 @@ class Http:
                 raise _Transient(
                     errors.Unavailable(f"{what}: cannot reach {self.url}: {exc}")
                 ) from exc
-            if response.status_code in ok:
+            if response.status_code in ok or (
+                sent > 1 and response.status_code in ok_when_resent
+            ):
                 return response
             error = error_for(
                 response.status_code, _json(response), what, not_found

@@ -178,7 +178,10 @@ def upload_file(
         hasher.start()
         if upload_id is None:
             params = {} if expires is None else {"expires": expires}
-            upload_id = http.request("POST", "/v1/uploads", params=params).json()["id"]
+            # Safe to resend: an upload made by a lost answer expires unused.
+            upload_id = http.request(
+                "POST", "/v1/uploads", params=params, safe=True
+            ).json()["id"]
             held: list[Any] = []
         else:
             info = http.request("GET", Http.path("v1", "uploads", upload_id), safe=True)
