@@ -341,3 +341,56 @@ def test_a_catalog_out_of_hash_order_stops_the_pass_and_loses_nothing_live(
         # it); the second one, out of order, stopped the pass.
         assert all(read(store, h) == blobs[h] for h in live)
         assert len([h for h in blobs if store.catalog.get_blob(h)]) >= 7
+
+
+class HoursLongStream(io.RawIOBase):
+    """Content that takes an hour a read to arrive (on a clock it moves)."""
+
+    def __init__(self, data: bytes, clock: list, on_read=lambda: None) -> None:
+        self._data = io.BytesIO(data)
+        self._clock = clock
+        self._on_read = on_read
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        self._clock[0] += HOUR
+        self._on_read()
+        return self._data.readinto(buffer[:4])
+
+
+def test_a_put_that_streamed_longer_than_the_grace_is_young_when_recorded(
+    store, monkeypatch
+):
+    clock = [utcnow() - 10 * HOUR]
+    monkeypatch.setattr("blobstore.store.utcnow", lambda: clock[0])
+    data = b"twelve bytes"
+    record = store.put(HoursLongStream(data, clock), size=len(data))
+    assert store.stat(record.hash).put_time == clock[0]  # when it was recorded
+    store.gc(before=clock[0] - GRACE)
+    assert read(store, record.hash) == data
+
+
+def test_a_dedup_put_verified_for_long_is_young_again_or_refused(store, monkeypatch):
+    from blobstore.errors import Unavailable
+
+    monkeypatch.setattr("blobstore.store._RETOUCH_AFTER", 0.0)
+    data = b"twelve bytes"
+    h = put_old(store, data)
+    clock = [utcnow()]
+    monkeypatch.setattr("blobstore.store.utcnow", lambda: clock[0])
+    store.put(HoursLongStream(data, clock), hash=h, size=len(data))
+    assert store.stat(h).put_time == clock[0]  # touched at the end too
+
+    # A pass with no grace collects it while the content is being verified:
+    # the put says so rather than report a blob that is gone.
+    collected = []
+
+    def pass_once() -> None:
+        if not collected:
+            collected.append(store.gc(before=clock[0] + HOUR).deleted)
+
+    with pytest.raises(Unavailable, match="put it again"):
+        store.put(HoursLongStream(data, clock, pass_once), hash=h, size=len(data))
+    assert collected == [1] and not store.exists(h)
