@@ -15,8 +15,9 @@ and the composites' marking -- walk catalog records in ascending hash order,
 which is the order the catalog lists blobs in (``Catalog.iter_blobs``), so
 :meth:`MarkSet.join` merges the sorted runs (a k-way merge reading each run a
 few KiB at a time) alongside the records, like a merge join. Memory is the
-buffer plus one small read buffer per run: about 64 bytes per 2^16 live
-blobs, against 8 bytes per live blob before.
+buffer (~5 MB: a set of 2^16 integers) plus a 4 KiB read buffer per run, one
+run per 2^16 live blobs: ~6 MB more at 10^8 live blobs, against 8 bytes per
+live blob in memory before (800 MB).
 
 A shortened hash can only err one way: a blob whose first 64 bits equal a
 live blob's is *kept* (about n / 2^64 per blob, 5e-14 at 10^6 live), never a
