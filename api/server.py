@@ -200,9 +200,7 @@ def _announce(settings: Settings) -> None:
         )
     for section, table in (("s3", settings.s3), ("cache", settings.cache)):
         if table and "enabled" not in table:
-            log.warning(
-                "[%s] has settings but no 'enabled = true': it is off", section
-            )
+            log.warning("[%s] has settings but no 'enabled = true': it is off", section)
 
 
 def serve(settings: Settings) -> None:

@@ -107,8 +107,7 @@ def _line(row: Row) -> str:
         f"{row.name[:44]:<44} {value:>10} {row.unit:<6}"
         f" {_fmt(row.p50_ms, '.2f'):>7} {_fmt(row.p99_ms, '.2f'):>7}"
         f"  {versus:<34} {_fmt(row.ratio, '.2f'):>6} {row.target or '':>7}"
-        f" {met:>4} {cpu:>7}"
-        + (f"  ({row.note})" if row.note else "")
+        f" {met:>4} {cpu:>7}" + (f"  ({row.note})" if row.note else "")
     )
 
 

@@ -218,9 +218,7 @@ class _RefSet:
             return
         self._set.add(digest)
 
-    def join(
-        self, records: Iterable[BlobRecord]
-    ) -> Iterator[tuple[BlobRecord, bool]]:
+    def join(self, records: Iterable[BlobRecord]) -> Iterator[tuple[BlobRecord, bool]]:
         """Each record (in ascending hash order) with whether it is marked."""
         return self._set.join(records, _hash_of)
 

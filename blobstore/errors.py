@@ -123,13 +123,15 @@ class SizeMismatch(BadParams):
 class ConfigError(BadParams):
     """The configuration is invalid. The message names the key::
 
-        config error: [limits] min_part_size must be an integer
+    config error: [limits] min_part_size must be an integer
     """
 
     code = "config_error"
 
     def __str__(self) -> str:
         return f"config error: {super().__str__()}"
+
+
 class InvalidBucketName(BadParams):
     """The name breaks the S3 bucket naming rules."""
 

@@ -31,7 +31,6 @@ __all__ = [
 ]
 
 
-
 @dataclass(frozen=True, slots=True)
 class MultipartIndex:
     """The parts of a composite blob, in order: their hashes and sizes."""

@@ -487,7 +487,9 @@ class ObjectCatalogContract:
             obj("b", "k", 2),  # other content
             obj("b", "k", 1, metadata={"v": "2"}, upload_id="u1"),  # other meta
             obj("b", "k", 1, metadata={"v": "1"}),  # no upload
-            ObjectRecord("b", "k", 10, "etag-1", T0, None, MultipartIndex((h(1),), (10,))),
+            ObjectRecord(
+                "b", "k", 10, "etag-1", T0, None, MultipartIndex((h(1),), (10,))
+            ),
         ):
             catalog.put_object(newer)
             assert not catalog.delete_object_if(first)

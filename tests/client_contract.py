@@ -56,7 +56,9 @@ class OneWay(io.RawIOBase):
 class BlobsContract:
     # -- put ---------------------------------------------------------------
 
-    @pytest.mark.parametrize("stream", [io.BytesIO, OneWay], ids=["seekable", "one-way"])
+    @pytest.mark.parametrize(
+        "stream", [io.BytesIO, OneWay], ids=["seekable", "one-way"]
+    )
     def test_put_computes_the_hash_and_dedups(self, blobs, stream):
         data = unique(3000)
         first = blobs.put(stream(data))
@@ -64,14 +66,18 @@ class BlobsContract:
         again = blobs.put(stream(data))
         assert (again.hash, again.size, again.created) == (sha384(data), 3000, False)
 
-    @pytest.mark.parametrize("stream", [io.BytesIO, OneWay], ids=["seekable", "one-way"])
+    @pytest.mark.parametrize(
+        "stream", [io.BytesIO, OneWay], ids=["seekable", "one-way"]
+    )
     def test_put_with_its_hash_and_size(self, blobs, stream):
         data = unique(5000)
         result = blobs.put(stream(data), sha384(data), 5000)
         assert result.hash == sha384(data)
         assert blobs.stat(result.hash).size == 5000
 
-    @pytest.mark.parametrize("stream", [io.BytesIO, OneWay], ids=["seekable", "one-way"])
+    @pytest.mark.parametrize(
+        "stream", [io.BytesIO, OneWay], ids=["seekable", "one-way"]
+    )
     def test_a_wrong_hash_stores_nothing(self, blobs, stream):
         data, other = unique(100), unique(100)
         with pytest.raises(HashMismatch):

@@ -155,9 +155,7 @@ class SwiftServer:
         service they compare it with, so both pay the same fsyncs.
     """
 
-    def __init__(
-        self, *, proxy_workers: int = 0, base_dir: Path | None = None
-    ) -> None:
+    def __init__(self, *, proxy_workers: int = 0, base_dir: Path | None = None) -> None:
         self.proxy_workers = proxy_workers
         self.base_dir = base_dir
         self.root: Path | None = None

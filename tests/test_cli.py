@@ -38,7 +38,11 @@ def test_help_lists_serve(run):
         (["--config", "missing.toml"], None, "cannot read missing.toml"),
         ([], {"BLOBSTORE_SERVER_THREADS": "x"}, "(from BLOBSTORE_SERVER_THREADS)"),
         (["--bind", "0.0.0.0:8080"], None, "add tokens or bind to a loopback address"),
-        ([], {"BLOBSTORE_BACKEND_PTH": "/x"}, "[backend] pth is not a known key (type = \"local\")"),
+        (
+            [],
+            {"BLOBSTORE_BACKEND_PTH": "/x"},
+            '[backend] pth is not a known key (type = "local")',
+        ),
     ],
 )
 def test_config_errors_exit_2_with_one_line(run, args, env, message):

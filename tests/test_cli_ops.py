@@ -218,7 +218,9 @@ def test_check_finds_and_quarantines_corrupt_and_missing_blobs(local):
     part0, part1 = b"0" * 1024, b"rotten part"
     whole = local.composite(part0, part1)
     with local.store() as store:
-        corrupt_shard(store.backend.origin, store.stat(hash_of(part1)).name, 0, offset=3)
+        corrupt_shard(
+            store.backend.origin, store.stat(hash_of(part1)).name, 0, offset=3
+        )
         delete_shard(store.backend.origin, store.stat(gone).name, 0)
 
     found = local.run("check")

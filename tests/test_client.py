@@ -145,7 +145,10 @@ def test_upload_file_resumes_and_sends_only_what_is_missing(client, server, tmp_
 
     def parts_received(text):
         for line in text.splitlines():
-            if line.startswith("blobstore_http_received_bytes_total") and "parts" in line:
+            if (
+                line.startswith("blobstore_http_received_bytes_total")
+                and "parts" in line
+            ):
                 return float(line.rsplit(" ", 1)[1])
         return 0.0
 
@@ -235,7 +238,9 @@ def test_cli_put_get_and_refs(server, tmp_path):
     listed = cli("refs", "list", "--prefix", "cli/", "--json", env=env)
     assert json.loads(listed.stdout.splitlines()[0])["name"] == "cli/small"
     big = write_file(tmp_path / "big", 3 * MiB + 1)
-    multipart = cli("put", str(tmp_path / "big"), "--part-size", "1MiB", "--json", env=env)
+    multipart = cli(
+        "put", str(tmp_path / "big"), "--part-size", "1MiB", "--json", env=env
+    )
     assert multipart.returncode == 0, multipart.stderr
     assert json.loads(multipart.stdout)["hash"] == sha384(big)
     assert b"resume with --resume" in multipart.stderr
@@ -264,7 +269,15 @@ def test_a_gib_put_killed_halfway_resumes_with_the_right_hash(server, tmp_path):
             out.write(chunk)
     env = {"BLOBSTORE_URL": server.url}
     process = subprocess.Popen(
-        [str(BLOBSTORE), "put", str(path), "--part-size", "32MiB", "--concurrency", "2"],
+        [
+            str(BLOBSTORE),
+            "put",
+            str(path),
+            "--part-size",
+            "32MiB",
+            "--concurrency",
+            "2",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, **env},
@@ -283,7 +296,14 @@ def test_a_gib_put_killed_halfway_resumes_with_the_right_hash(server, tmp_path):
     process.communicate()  # reaps it and closes its pipes
     assert complete < 32, "the put finished before it could be killed"
     resumed = cli(
-        "put", str(path), "--part-size", "32MiB", "--resume", upload_id, "--json", env=env
+        "put",
+        str(path),
+        "--part-size",
+        "32MiB",
+        "--resume",
+        upload_id,
+        "--json",
+        env=env,
     )
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["hash"] == digest.hexdigest()
@@ -295,8 +315,17 @@ def test_a_gib_put_killed_halfway_resumes_with_the_right_hash(server, tmp_path):
 
 @pytest.mark.parametrize(
     "name",
-    ["put", "stat", "exists", "open", "stats", "put_ref", "get_ref", "delete_ref",
-     "list_refs"],
+    [
+        "put",
+        "stat",
+        "exists",
+        "open",
+        "stats",
+        "put_ref",
+        "get_ref",
+        "delete_ref",
+        "list_refs",
+    ],
 )
 def test_client_methods_take_the_store_methods_arguments(name):
     # Positionally and by keyword: the Client's parameters are the first of
@@ -407,9 +436,7 @@ def test_a_ref_delete_whose_answer_was_lost_is_resent_and_done(dropper, client):
             c.delete_ref("lost/answer")
 
 
-def test_an_upload_whose_creation_answer_was_lost_still_goes_through(
-    dropper, tmp_path
-):
+def test_an_upload_whose_creation_answer_was_lost_still_goes_through(dropper, tmp_path):
     data = write_file(tmp_path / "file", 5000)
     with Client(dropper.url, retry=Retry(total=5, attempts=3, first=0.05)) as c:
         dropper.armed = b"POST /v1/uploads"

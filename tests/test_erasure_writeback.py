@@ -45,7 +45,9 @@ def test_requests_writeback_once_per_window(tmp_path):
 def resident_bytes(path) -> int:
     out = subprocess.run(
         ["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return int(out.split()[0])
 

@@ -32,7 +32,24 @@ def test_durations(value, seconds):
     assert parse_duration(value) == timedelta(seconds=seconds)
 
 
-@pytest.mark.parametrize("value", ["", "m", "30x", "-5", -5, "1h junk", True, None, [], float("inf"), float("nan"), "1e5", "99999999999999d"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "m",
+        "30x",
+        "-5",
+        -5,
+        "1h junk",
+        True,
+        None,
+        [],
+        float("inf"),
+        float("nan"),
+        "1e5",
+        "99999999999999d",
+    ],
+)
 def test_bad_durations(value):
     with pytest.raises(ValueError):
         parse_duration(value)
@@ -61,12 +78,12 @@ def test_sizes(value, size):
     assert parse_size(value) == size
 
 
-@pytest.mark.parametrize("value", ["", "5XB", "MiB", "-1", -1, 1.5, True, "1.5B", "0.1KiB", "8Q", None])
+@pytest.mark.parametrize(
+    "value", ["", "5XB", "MiB", "-1", -1, 1.5, True, "1.5B", "0.1KiB", "8Q", None]
+)
 def test_bad_sizes(value):
     with pytest.raises(ValueError):
         parse_size(value)
-
-
 
 
 def test_cache_sizes_read_the_same_grammar():

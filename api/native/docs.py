@@ -114,8 +114,7 @@ def render_page(spec: dict[str, Any]) -> str:
                 "<div class=op>",
                 f"<span class='method {method}'>{method}</span> "
                 f"<strong>{_esc(op.get('summary', ''))}</strong>{public}",
-                f"<div class=desc>{_esc(str(op.get('description', '')).strip())}"
-                "</div>",
+                f"<div class=desc>{_esc(str(op.get('description', '')).strip())}</div>",
                 _parameters(spec, shared + op.get("parameters", [])),
                 f"<div>responses: {codes}</div></div>",
             ]

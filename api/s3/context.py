@@ -52,6 +52,7 @@ from blobstore_api.s3.sigv4 import Identity
 
 __all__ = ["Context", "S3Config", "Target", "parse_duration", "parse_target"]
 
+
 def parse_duration(value: object) -> timedelta:
     """A positive duration (:func:`blobstore.units.parse_duration`'s grammar).
 

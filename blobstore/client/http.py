@@ -155,9 +155,7 @@ class Http:
                 sent > 1 and response.status_code in ok_when_resent
             ):
                 return response
-            error = error_for(
-                response.status_code, _json(response), what, not_found
-            )
+            error = error_for(response.status_code, _json(response), what, not_found)
             response.close()
             if isinstance(error, errors.Unavailable):
                 raise _Transient(error)

@@ -63,9 +63,13 @@ def test_a_full_catalog_is_a_507_and_loses_nothing(small_fs, tmp_path):
         for name in (pinned[0], pinned[len(pinned) // 2], pinned[-1]):
             got = session.get(f"{server.url}/v1/refs/{name}", timeout=30)
             assert got.status_code == 200 and got.json()["hash"] == digest
-        assert session.get(f"{server.url}/v1/blobs/{digest}", timeout=30).content == data
+        assert (
+            session.get(f"{server.url}/v1/blobs/{digest}", timeout=30).content == data
+        )
         listed = session.get(
-            f"{server.url}/v1/refs", params={"prefix": "fill/", "limit": 10000}, timeout=30
+            f"{server.url}/v1/refs",
+            params={"prefix": "fill/", "limit": 10000},
+            timeout=30,
         ).json()["refs"]
         # Every acknowledged ref is listed. The refused one may be too: a
         # ref is recorded, then its blob touched again (Store.hold), and on
@@ -75,7 +79,9 @@ def test_a_full_catalog_is_a_507_and_loses_nothing(small_fs, tmp_path):
         assert {r["name"] for r in listed} >= set(pinned)
         assert len(listed) - len(pinned) <= 1
         # A blob put now fails cleanly too: its record cannot be written.
-        refused = session.post(f"{server.url}/v1/blobs", data=os.urandom(1000), timeout=30)
+        refused = session.post(
+            f"{server.url}/v1/blobs", data=os.urandom(1000), timeout=30
+        )
         assert refused.status_code == 507, refused.text
     finally:
         server.stop()

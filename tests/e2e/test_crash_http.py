@@ -77,8 +77,10 @@ def test_a_worker_killed_mid_put_leaves_nothing_and_is_replaced(server_factory):
             pass
     # gunicorn replaces the worker; the new one sweeps the crashed write.
     wait_for(
-        lambda: len(set(server.worker_pids()) - before) == 1
-        and len(server.worker_pids()) == 2,
+        lambda: (
+            len(set(server.worker_pids()) - before) == 1
+            and len(server.worker_pids()) == 2
+        ),
         what="a replacement worker",
     )
     wait_for(lambda: tmp_files(server) == [], what="the temp file to be swept")

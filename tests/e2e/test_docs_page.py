@@ -69,7 +69,9 @@ def test_the_page_renders_every_route(server, tmp_path):
 def test_a_screenshot_of_the_page_is_a_picture(server, tmp_path):
     shot = tmp_path / "docs.png"
     result = chromium(
-        f"--screenshot={shot}", "--window-size=1200,1600", f"{server.url}/v1/docs",
+        f"--screenshot={shot}",
+        "--window-size=1200,1600",
+        f"{server.url}/v1/docs",
         tmp_path=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-2000:]

@@ -117,8 +117,13 @@ class ErasureService:
                         f.write(bytes([byte[0] ^ 0xFF]))
 
     def tmp_files(self) -> list[Path]:
-        return [p for d in self.drives if d.is_dir() for p in (d / "tmp").rglob("*")
-                if p.is_file()]
+        return [
+            p
+            for d in self.drives
+            if d.is_dir()
+            for p in (d / "tmp").rglob("*")
+            if p.is_file()
+        ]
 
 
 @pytest.fixture
@@ -201,7 +206,9 @@ def test_three_drives_gone_is_a_clean_503_and_leaves_nothing(service):
     after = requests.get(f"{service.url}/v1/stats", timeout=30).json()["blobs"]
     assert after == before
     digest = hashlib.sha384(new).hexdigest()
-    assert requests.head(f"{service.url}/v1/blobs/{digest}", timeout=30).status_code == 404
+    assert (
+        requests.head(f"{service.url}/v1/blobs/{digest}", timeout=30).status_code == 404
+    )
     assert service.tmp_files() == []
     for drive, moved in zip(service.drives[:3], away, strict=True):
         os.rename(moved, drive)

@@ -106,7 +106,9 @@ class Load:
             upload, parts = self.send_upload(session, rng)
             finished = session.post(
                 f"{self.url}/v1/uploads/{upload}/finish",
-                json={"parts": [{"hash": hashlib.sha384(p).hexdigest()} for p in parts]},
+                json={
+                    "parts": [{"hash": hashlib.sha384(p).hexdigest()} for p in parts]
+                },
                 timeout=60,
             )
             if finished.status_code != 200:  # a part collected mid-upload
@@ -135,7 +137,9 @@ class Load:
                 )
 
     def run(self, seconds: float) -> None:
-        threads = [threading.Thread(target=self.blobs_client, args=(n,)) for n in range(3)]
+        threads = [
+            threading.Thread(target=self.blobs_client, args=(n,)) for n in range(3)
+        ]
         threads += [
             threading.Thread(target=self.uploads_client, args=(n,)) for n in range(2)
         ]

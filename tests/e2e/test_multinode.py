@@ -106,7 +106,8 @@ def test_an_upload_spread_over_three_nodes(nodes):
         assert requests.get(f"{node}/v1/blobs/{digest}", timeout=60).content == whole
     assert requests.put(f"{b}/v1/refs/spread", json={"hash": digest}, timeout=30).ok
     ranged = requests.get(
-        f"{a}/v1/blobs/{digest}", headers={"Range": f"bytes={2 * MiB - 3}-{2 * MiB + 2}"},
+        f"{a}/v1/blobs/{digest}",
+        headers={"Range": f"bytes={2 * MiB - 3}-{2 * MiB + 2}"},
         timeout=30,
     )
     assert ranged.content == whole[2 * MiB - 3 : 2 * MiB + 3]
@@ -132,9 +133,10 @@ def test_gc_passes_on_every_node_run_one_at_a_time(nodes, catalog_table):
         with Lease(catalog):
             with ThreadPoolExecutor(3) as pool:
                 assert list(pool.map(gc, nodes)) == [75, 75, 75]
-            assert requests.get(f"{nodes[0].url}/v1/stats", timeout=30).json()[
-                "blobs"
-            ] == 3
+            assert (
+                requests.get(f"{nodes[0].url}/v1/stats", timeout=30).json()["blobs"]
+                == 3
+            )
     finally:
         catalog.close()
     # Released: passes started on every node at once all end well, and
@@ -183,7 +185,10 @@ def start_pass_and_catch_it_mid_sweep(node, catalog) -> subprocess.Popen:
     garbage and not yet all."""
     total = catalog.blob_totals().blobs
     process = subprocess.Popen(
-        gc_command(node), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ServerProcess.cli_env()
+        gc_command(node),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=ServerProcess.cli_env(),
     )
     deadline = time.monotonic() + 60
     while catalog.blob_totals().blobs > total - 300:
@@ -197,7 +202,10 @@ def check_everything_pinned_is_whole(nodes, pinned, catalog, tmp_path):
     assert catalog.blob_totals().blobs == len(pinned)
     for digest, data in pinned.items():
         for node in nodes:
-            assert requests.get(f"{node.url}/v1/blobs/{digest}", timeout=30).content == data
+            assert (
+                requests.get(f"{node.url}/v1/blobs/{digest}", timeout=30).content
+                == data
+            )
     # At most the one object whose record the killed pass deleted and had
     # not removed yet is left without a record (an orphan, for a later
     # pass's orphan sweep once it is older than the margin).
@@ -251,12 +259,17 @@ def test_a_pass_frozen_past_its_ttl_stops_when_it_wakes(nodes, catalog_table, tm
     digest = requests.post(f"{nodes[0].url}/v1/blobs", data=doomed, timeout=30).json()[
         "hash"
     ]
-    assert requests.put(f"{nodes[1].url}/v1/refs/d", json={"hash": digest}, timeout=30).ok
+    assert requests.put(
+        f"{nodes[1].url}/v1/refs/d", json={"hash": digest}, timeout=30
+    ).ok
     # The paused pass reads an external ref source from a FIFO, so it can be
     # held, lease taken, at a point where it holds no catalog or drive lock.
     fifo = tmp_path / "refs.fifo"
     os.mkfifo(fifo)
-    env = {**ServerProcess.cli_env(), "BLOBSTORE_GC_REF_SOURCES": f'[{{type = "file", path = "{fifo}"}}]'}
+    env = {
+        **ServerProcess.cli_env(),
+        "BLOBSTORE_GC_REF_SOURCES": f'[{{type = "file", path = "{fifo}"}}]',
+    }
     paused = subprocess.Popen(
         gc_command(nodes[0]), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
     )
@@ -274,9 +287,12 @@ def test_a_pass_frozen_past_its_ttl_stops_when_it_wakes(nodes, catalog_table, tm
         codes, _ = passes_until_one_runs(nodes[2])
         assert codes[-1] == 0 and 75 in codes, codes
         for blob in garbage:
-            assert requests.head(
-                f"{nodes[0].url}/v1/blobs/{blob['hash']}", timeout=30
-            ).status_code == 404
+            assert (
+                requests.head(
+                    f"{nodes[0].url}/v1/blobs/{blob['hash']}", timeout=30
+                ).status_code
+                == 404
+            )
         assert requests.delete(f"{nodes[1].url}/v1/refs/d", timeout=30).ok
     finally:
         paused.send_signal(signal.SIGCONT)
@@ -286,4 +302,6 @@ def test_a_pass_frozen_past_its_ttl_stops_when_it_wakes(nodes, catalog_table, tm
     assert paused.returncode == 1, (out, err)
     # Whichever saw it first: the woken pass's check, or its lease renewal.
     assert b"lease was not renewed" in err or b"lease was lost" in err, err
-    assert requests.get(f"{nodes[0].url}/v1/blobs/{digest}", timeout=30).content == doomed
+    assert (
+        requests.get(f"{nodes[0].url}/v1/blobs/{digest}", timeout=30).content == doomed
+    )

@@ -367,4 +367,6 @@ def test_upload_edges_answer_as_the_reference(server):
     for gone in (upload, "no-such-upload"):
         removed = requests.delete(f"{server.url}/v1/uploads/{gone}", timeout=30)
         assert removed.status_code == 204
-    assert requests.get(f"{server.url}/v1/uploads/{upload}", timeout=30).status_code == 404
+    assert (
+        requests.get(f"{server.url}/v1/uploads/{upload}", timeout=30).status_code == 404
+    )

@@ -36,7 +36,11 @@ def run_shell(code: str, cwd: Path) -> str:
     env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"  # aws from the venv
     out = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", code],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, f"stdout:\n{out.stdout}\nstderr:\n{out.stderr}"
     return out.stdout
@@ -72,6 +76,8 @@ def test_client_example(server, tmp_path, monkeypatch, capsys):
 
 def test_cli_example(server, tmp_path):
     code = with_endpoint(readme_blocks()["cli"], server.url)
-    code = code.replace(".venv/bin/blobstore", str(Path(sys.executable).parent / "blobstore"))
+    code = code.replace(
+        ".venv/bin/blobstore", str(Path(sys.executable).parent / "blobstore")
+    )
     out = run_shell(code, tmp_path)
     assert "builds/42" in out

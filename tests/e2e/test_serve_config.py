@@ -26,8 +26,16 @@ def serve(tmp_path: Path, config: str) -> tuple[subprocess.CompletedProcess, int
     path.write_text(config)
     port = free_port()
     result = subprocess.run(
-        [str(BLOBSTORE), "serve", "--config", str(path), "--data-dir",
-         str(tmp_path / "data"), "--bind", f"127.0.0.1:{port}"],
+        [
+            str(BLOBSTORE),
+            "serve",
+            "--config",
+            str(path),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--bind",
+            f"127.0.0.1:{port}",
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -48,13 +56,19 @@ def serve(tmp_path: Path, config: str) -> tuple[subprocess.CompletedProcess, int
             "config error: [s3] multipart_expiry must be a duration",
         ),
         ("[s3]\nenable = true\n", "config error: [s3] enable is not a known key"),
-        ('[s3]\nenabled = true\nregoin = "eu"\n' + CREDS, "config error: [s3] regoin is not a known key"),
+        (
+            '[s3]\nenabled = true\nregoin = "eu"\n' + CREDS,
+            "config error: [s3] regoin is not a known key",
+        ),
         (
             '[s3]\nenabled = true\n[[s3.credentials]]\naccess_key = "A"\nsecret_key = "s"\nsecrte = "x"\n',
             "config error: [s3] credentials[0] secrte is not a known key",
         ),
         ("[cache]\nenabled = true\n", "config error: [cache] path: required"),
-        ('[cache]\nenabled = true\npath = "c"\nmax_size = "lots"\n', "config error: [cache] max_size: must be a size"),
+        (
+            '[cache]\nenabled = true\npath = "c"\nmax_size = "lots"\n',
+            "config error: [cache] max_size: must be a size",
+        ),
         ("[cache]\nenable = true\n", "config error: [cache] enable"),
         (
             '[backend]\ntype = "local"\npth = "x"\n',
@@ -102,9 +116,7 @@ def test_per_request_files_are_kept_in_memory(server):
     )
     metrics_dir = Path(environ["PROMETHEUS_MULTIPROC_DIR"])
     assert metrics_dir.parent == Path("/dev/shm") and metrics_dir.is_dir()
-    open_files = [
-        str(fd.readlink()) for fd in Path(f"/proc/{worker}/fd").iterdir()
-    ]
+    open_files = [str(fd.readlink()) for fd in Path(f"/proc/{worker}/fd").iterdir()]
     heartbeat = [f for f in open_files if "wgunicorn-" in f]
     assert heartbeat and all(f.startswith("/dev/shm/") for f in heartbeat)
     server.stop()

@@ -25,9 +25,20 @@ SECONDS = float(os.environ.get("BLOBSTORE_SOAK_SECONDS", "30"))
 @pytest.mark.timeout(SECONDS + 240)
 def test_64_clients_for_30_seconds_see_no_error():
     run = subprocess.run(
-        [sys.executable, "-m", "bench.soak", "--seconds", str(SECONDS),
-         "--clients", "64", "--json"],
-        cwd=ROOT, capture_output=True, text=True, timeout=SECONDS + 200,
+        [
+            sys.executable,
+            "-m",
+            "bench.soak",
+            "--seconds",
+            str(SECONDS),
+            "--clients",
+            "64",
+            "--json",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=SECONDS + 200,
     )
     assert run.stdout, run.stderr
     report = json.loads(run.stdout.splitlines()[-1])

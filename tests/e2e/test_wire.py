@@ -243,7 +243,9 @@ def test_a_malformed_content_length_on_s3_is_xml(server, bucket):
         (b"GARBAGE\r\n\r\n", 400, "bad_request"),
         (b"GET /v1/stats HTTP/9.9\r\nHost: x\r\n\r\n", 400, "bad_request"),
         (
-            b"GET /v1/stats HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n",
+            b"GET /v1/stats HTTP/1.1\r\nHost: x\r\nX-Big: "
+            + b"a" * 20000
+            + b"\r\n\r\n",
             431,
             "request_header_fields_too_large",
         ),
@@ -292,7 +294,10 @@ def test_s3_uploads_count_as_received_bytes(server, bucket):
     client = s3_client(server)
     upload = client.create_multipart_upload(Bucket=bucket, Key="counted-mp")
     client.upload_part(
-        Bucket=bucket, Key="counted-mp", UploadId=upload["UploadId"], PartNumber=1,
+        Bucket=bucket,
+        Key="counted-mp",
+        UploadId=upload["UploadId"],
+        PartNumber=1,
         Body=b"p" * 1000,
     )
     assert metric(server, name, **part_route) >= 1000
@@ -321,7 +326,9 @@ def test_a_native_put_cut_off_stores_nothing_and_frees_the_thread(server):
     ).encode()
     assert hang_up(server, head, data[:1_000_000]) < TIMEOUT  # not the timeout
     assert blob_count(server) == before
-    assert requests.head(f"{server.url}/v1/blobs/{digest}", timeout=10).status_code == 404
+    assert (
+        requests.head(f"{server.url}/v1/blobs/{digest}", timeout=10).status_code == 404
+    )
 
 
 def test_an_s3_put_cut_off_stores_nothing_and_frees_the_thread(server, bucket):

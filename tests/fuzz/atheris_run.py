@@ -57,7 +57,10 @@ def main(argv: list[str]) -> int:
     name = args.pop(0)
     target = TARGETS.get(name)
     if target is None:
-        print(f"unknown target {name!r}; run without arguments to list them", file=sys.stderr)
+        print(
+            f"unknown target {name!r}; run without arguments to list them",
+            file=sys.stderr,
+        )
         return 2
     if target.setup is not None:
         target.setup()
@@ -76,7 +79,9 @@ def _in_child(argv: list[str]) -> int:
     that directory when the child is done; return its exit status."""
     with tempfile.TemporaryDirectory(prefix="blobstore-atheris-") as tmp:
         env = {**os.environ, _CHILD: "1", "TMPDIR": tmp}
-        child = subprocess.Popen([sys.executable, "-m", "tests.fuzz.atheris_run", *argv[1:]], env=env)
+        child = subprocess.Popen(
+            [sys.executable, "-m", "tests.fuzz.atheris_run", *argv[1:]], env=env
+        )
         while True:
             try:
                 return child.wait()

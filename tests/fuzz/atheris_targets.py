@@ -122,7 +122,11 @@ def _text(
             out.append(fdp.PickValueInList(list(pieces)))
         else:
             n = fdp.ConsumeIntInRange(0, 8)
-            out.append(fdp.ConsumeUnicode(n) if surrogates else fdp.ConsumeUnicodeNoSurrogates(n))
+            out.append(
+                fdp.ConsumeUnicode(n)
+                if surrogates
+                else fdp.ConsumeUnicodeNoSurrogates(n)
+            )
     return "".join(out)
 
 
@@ -151,8 +155,33 @@ def _s3_refusal(exc: S3Error, codes: Sequence[str] | None = None) -> None:
 # -- blobstore.units -----------------------------------------------------------
 
 _UNIT_PIECES = [
-    "8M", "1.5", "KiB", "k", "MB", "g", "GiB", "T", "b", "h", "30m", "ms", "us",
-    "s", "d", "w", "-", "+", "1e9", " ", "0", ".", "inf", "nan", "_", "1", "9" * 30,
+    "8M",
+    "1.5",
+    "KiB",
+    "k",
+    "MB",
+    "g",
+    "GiB",
+    "T",
+    "b",
+    "h",
+    "30m",
+    "ms",
+    "us",
+    "s",
+    "d",
+    "w",
+    "-",
+    "+",
+    "1e9",
+    " ",
+    "0",
+    ".",
+    "inf",
+    "nan",
+    "_",
+    "1",
+    "9" * 30,
 ]
 
 
@@ -191,8 +220,20 @@ def fuzz_units(data: bytes) -> None:
 # -- blobstore_api.ranges ------------------------------------------------------
 
 _RANGE_PIECES = [
-    "bytes=", "bytes", "=", "-", ",", " ", "0", "1", "9", "99999999999999999999",
-    "\u00b9", "\u0663", "items=", "\t",
+    "bytes=",
+    "bytes",
+    "=",
+    "-",
+    ",",
+    " ",
+    "0",
+    "1",
+    "9",
+    "99999999999999999999",
+    "\u00b9",
+    "\u0663",
+    "items=",
+    "\t",
 ]
 
 
@@ -232,7 +273,12 @@ def fuzz_tokens(data: bytes) -> None:
     fdp = Provider(data)
     name = fdp.ConsumeUnicodeNoSurrogates(fdp.ConsumeIntInRange(0, 64))
     assert resume_after(continuation_token(name)) == name
-    garbage = _text(fdp, ["=", "==", "-", "_", "+", "/", "A", "AA", "%3D", "\u00e9"], 12, surrogates=True)
+    garbage = _text(
+        fdp,
+        ["=", "==", "-", "_", "+", "/", "A", "AA", "%3D", "\u00e9"],
+        12,
+        surrogates=True,
+    )
     try:
         resume_after(garbage)
     except S3Error as exc:  # any other type propagates: a crash
@@ -258,8 +304,23 @@ def fuzz_ref_names(data: bytes) -> None:
     fdp = Provider(data)
     name = _text(
         fdp,
-        ["/", ".", "..", "a", "releases", "1.0", "\x00", "\x1f", "\x7f", "\u00e9",
-         "\u2028", "\ufeff", "%2F", " ", "\\"],
+        [
+            "/",
+            ".",
+            "..",
+            "a",
+            "releases",
+            "1.0",
+            "\x00",
+            "\x1f",
+            "\x7f",
+            "\u00e9",
+            "\u2028",
+            "\ufeff",
+            "%2F",
+            " ",
+            "\\",
+        ],
         16,
         surrogates=True,
     )
@@ -280,7 +341,11 @@ _AMZ_DATE = "20260101T000000Z"
 _SCOPE = "20260101/us-east-1/s3/aws4_request"
 _KEY = signing_key(SECRET_KEY, "20260101", "us-east-1")
 _SEED = "0" * 64
-_TRAILER_NAMES = ["x-amz-checksum-crc32", "x-amz-checksum-sha256", "x-amz-checksum-junk"]
+_TRAILER_NAMES = [
+    "x-amz-checksum-crc32",
+    "x-amz-checksum-sha256",
+    "x-amz-checksum-junk",
+]
 
 
 @target()
@@ -360,13 +425,35 @@ _PROLOGUES = [
     '<!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>',
 ]
 _XML_TEXT = [
-    "1", "0", "-1", "10000", "10001", " 2 ", "\u0661", "9" * 5000,
-    '"d41d8cd98f00b204e9800998ecf8427e"', "&amp;", "&a;", "&x;", "&#0;", "&#1;",
-    "<", "]]>", "true", "TRUE", "false", "key", "dir/", "\u00e9", "\ufffe",
+    "1",
+    "0",
+    "-1",
+    "10000",
+    "10001",
+    " 2 ",
+    "\u0661",
+    "9" * 5000,
+    '"d41d8cd98f00b204e9800998ecf8427e"',
+    "&amp;",
+    "&a;",
+    "&x;",
+    "&#0;",
+    "&#1;",
+    "<",
+    "]]>",
+    "true",
+    "TRUE",
+    "false",
+    "key",
+    "dir/",
+    "\u00e9",
+    "\ufffe",
 ]
 
 
-def _xml_body(fdp: Provider, root: str, entries: Sequence[str], fields: Sequence[str]) -> bytes:
+def _xml_body(
+    fdp: Provider, root: str, entries: Sequence[str], fields: Sequence[str]
+) -> bytes:
     """An XML document drawn near the schema: *root* holding *entries*
     elements, each holding *fields* with text, with namespaces, junk,
     unescaped text and unclosed elements mixed in."""
@@ -375,7 +462,12 @@ def _xml_body(fdp: Provider, root: str, entries: Sequence[str], fields: Sequence
     names = [*entries, *fields, "Junk"]
     prefix = fdp.PickValueInList(["", "", "s3:"])
     xmlns = fdp.PickValueInList(
-        ["", f' xmlns="{s3xml.NAMESPACE}"', ' xmlns="urn:other"', f' xmlns:s3="{s3xml.NAMESPACE}"']
+        [
+            "",
+            f' xmlns="{s3xml.NAMESPACE}"',
+            ' xmlns="urn:other"',
+            f' xmlns:s3="{s3xml.NAMESPACE}"',
+        ]
     )
     out = [fdp.PickValueInList(_PROLOGUES)]
     out.append(f"<{prefix}{fdp.PickValueInList([root, root, 'Other'])}{xmlns}>")
@@ -402,7 +494,12 @@ def _xml_body(fdp: Provider, root: str, entries: Sequence[str], fields: Sequence
 def fuzz_complete_multipart_xml(data: bytes) -> None:
     """CompleteMultipartUpload bodies: parts, or MalformedXML."""
     fdp = Provider(data)
-    body = _xml_body(fdp, "CompleteMultipartUpload", ["Part"], ["PartNumber", "ETag", "ChecksumCRC32"])
+    body = _xml_body(
+        fdp,
+        "CompleteMultipartUpload",
+        ["Part"],
+        ["PartNumber", "ETag", "ChecksumCRC32"],
+    )
     try:
         parts = _parse_parts(body)
     except S3Error as exc:  # any other type propagates: a crash
@@ -433,32 +530,88 @@ def fuzz_delete_objects_xml(data: bytes) -> None:
 
 _NOW = datetime(2026, 1, 1, 0, 5, tzinfo=UTC)
 _VERIFIER = Verifier([Credential(ACCESS_KEY, SECRET_KEY, "fuzz-owner")], "us-east-1")
-_AMZ_DATES = ["20260101T000000Z", "20251231T230000Z", "20260102T000000Z", "20260101T0000Z", ""]
+_AMZ_DATES = [
+    "20260101T000000Z",
+    "20251231T230000Z",
+    "20260102T000000Z",
+    "20260101T0000Z",
+    "",
+]
 _HTTP_DATES = [
-    "Thu, 01 Jan 2026 00:00:00 GMT", "Thu, 01 Jan 2026 00:00:00 +0000",
-    "Thu, 01 Jan 2026 00:00:00", "Mon, 01 Jan 1990 00:00:00 GMT", "01 Jan 2026",
+    "Thu, 01 Jan 2026 00:00:00 GMT",
+    "Thu, 01 Jan 2026 00:00:00 +0000",
+    "Thu, 01 Jan 2026 00:00:00",
+    "Mon, 01 Jan 1990 00:00:00 GMT",
+    "01 Jan 2026",
     "Thu, 32 Jan 2026 00:00:00 GMT",
 ]
 _PAYLOADS = [
-    UNSIGNED_PAYLOAD, STREAMING_SIGNED, STREAMING_SIGNED_TRAILER,
-    STREAMING_UNSIGNED_TRAILER, "0" * 64, "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD",
+    UNSIGNED_PAYLOAD,
+    STREAMING_SIGNED,
+    STREAMING_SIGNED_TRAILER,
+    STREAMING_UNSIGNED_TRAILER,
+    "0" * 64,
+    "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD",
 ]
-_SIGNED_HEADERS = ["host;x-amz-content-sha256;x-amz-date", "host", "host;x-amz-date", "Host", "x-amz-date;host", ""]
-_CRED_PIECES = [ACCESS_KEY, "20260101", "us-east-1", "s3", "aws4_request", "/", "eu-west-1", "iam"]
-_PATH_PIECES = ["/", "fuzz", "obj", "%2F", "%2e", "..", "%", "%zz", " ", "+", "\u00e9", "~"]
+_SIGNED_HEADERS = [
+    "host;x-amz-content-sha256;x-amz-date",
+    "host",
+    "host;x-amz-date",
+    "Host",
+    "x-amz-date;host",
+    "",
+]
+_CRED_PIECES = [
+    ACCESS_KEY,
+    "20260101",
+    "us-east-1",
+    "s3",
+    "aws4_request",
+    "/",
+    "eu-west-1",
+    "iam",
+]
+_PATH_PIECES = [
+    "/",
+    "fuzz",
+    "obj",
+    "%2F",
+    "%2e",
+    "..",
+    "%",
+    "%zz",
+    " ",
+    "+",
+    "\u00e9",
+    "~",
+]
 _QUERY_KEYS = [
-    "uploads", "uploadId", "partNumber", "delete", "acl", "versionId", "list-type",
-    "response-content-type", "X-Amz-Algorithm", "X-Amz-Signature",
+    "uploads",
+    "uploadId",
+    "partNumber",
+    "delete",
+    "acl",
+    "versionId",
+    "list-type",
+    "response-content-type",
+    "X-Amz-Algorithm",
+    "X-Amz-Signature",
 ]
 
 
-def _request(fdp: Provider, headers: dict[str, str], query: list[tuple[str, str]]) -> HttpRequest:
+def _request(
+    fdp: Provider, headers: dict[str, str], query: list[tuple[str, str]]
+) -> HttpRequest:
     raw_path = "/" + _text(fdp, _PATH_PIECES, 6)
     for _ in range(fdp.ConsumeIntInRange(0, 3)):
-        query.append((fdp.PickValueInList(_QUERY_KEYS), _text(fdp, ["", "1", "url"], 2)))
+        query.append(
+            (fdp.PickValueInList(_QUERY_KEYS), _text(fdp, ["", "1", "url"], 2))
+        )
     headers.setdefault("host", "s3.test")
     for _ in range(fdp.ConsumeIntInRange(0, 2)):
-        name = fdp.PickValueInList(["x-amz-meta-k", "content-md5", "content-type", "x-amz-acl", "range"])
+        name = fdp.PickValueInList(
+            ["x-amz-meta-k", "content-md5", "content-type", "x-amz-acl", "range"]
+        )
         headers[name] = _text(fdp, ["", "a", " "], 2)
     return HttpRequest(
         fdp.PickValueInList(["GET", "PUT", "HEAD", "DELETE", "POST"]),
@@ -479,14 +632,25 @@ def _verify(request: HttpRequest) -> None:
     assert isinstance(identity, Identity) and identity.owner == "fuzz-owner"
 
 
-def _sign_v4(request: HttpRequest, scope: str, signed_headers: str, payload: str, skip=None) -> str:
+def _sign_v4(
+    request: HttpRequest, scope: str, signed_headers: str, payload: str, skip=None
+) -> str:
     """The signature a client holding the secret would send (so the fuzzer
     also reaches what follows a match)."""
     canonical = canonical_request(
-        request, uri_encode(request.path, safe="/"), signed_headers.split(";"), payload, skip
+        request,
+        uri_encode(request.path, safe="/"),
+        signed_headers.split(";"),
+        payload,
+        skip,
     )
     to_sign = "\n".join(
-        ["AWS4-HMAC-SHA256", _AMZ_DATE, scope, hashlib.sha256(canonical.encode()).hexdigest()]
+        [
+            "AWS4-HMAC-SHA256",
+            _AMZ_DATE,
+            scope,
+            hashlib.sha256(canonical.encode()).hexdigest(),
+        ]
     )
     return hmac.new(_KEY, to_sign.encode(), hashlib.sha256).hexdigest()
 
@@ -501,7 +665,9 @@ def fuzz_sigv4_header(data: bytes) -> None:
     if fdp.ConsumeBool():
         headers["date"] = _one_of(fdp, _HTTP_DATES)
     if fdp.ConsumeIntInRange(0, 4):
-        headers["x-amz-content-sha256"] = _one_of(fdp, _PAYLOADS, ["0", "STREAMING-", "-"])
+        headers["x-amz-content-sha256"] = _one_of(
+            fdp, _PAYLOADS, ["0", "STREAMING-", "-"]
+        )
     kind = fdp.ConsumeIntInRange(0, 2)
     credential = "/".join(_one_of(fdp, [piece]) for piece in _CRED_PIECES[:5])
     signed_headers = _one_of(fdp, _SIGNED_HEADERS, ["host", ";", "x-amz-date", "A"])
@@ -510,8 +676,19 @@ def fuzz_sigv4_header(data: bytes) -> None:
     if kind == 0:
         headers["authorization"] = _text(
             fdp,
-            ["AWS4-HMAC-SHA256 ", "AWS4-HMAC-SHA256", "Credential=", "SignedHeaders=",
-             "Signature=", ",", ", ", "=", credential, signed_headers, signature],
+            [
+                "AWS4-HMAC-SHA256 ",
+                "AWS4-HMAC-SHA256",
+                "Credential=",
+                "SignedHeaders=",
+                "Signature=",
+                ",",
+                ", ",
+                "=",
+                credential,
+                signed_headers,
+                signature,
+            ],
             12,
         )
     else:
@@ -531,7 +708,10 @@ def fuzz_sigv4_query(data: bytes) -> None:
     fdp = Provider(data)
     params = {
         "X-Amz-Algorithm": ["AWS4-HMAC-SHA256", "AWS4-HMAC-SHA1"],
-        "X-Amz-Credential": ["/".join([ACCESS_KEY, *_SCOPE.split("/")]), f"{ACCESS_KEY}/2026"],
+        "X-Amz-Credential": [
+            "/".join([ACCESS_KEY, *_SCOPE.split("/")]),
+            f"{ACCESS_KEY}/2026",
+        ],
         "X-Amz-Date": _AMZ_DATES,
         "X-Amz-Expires": ["3600", "604800", "604801", "0", "-1", "1", "1e3", "9" * 30],
         "X-Amz-SignedHeaders": _SIGNED_HEADERS,
@@ -562,7 +742,10 @@ def fuzz_sigv4_query(data: bytes) -> None:
             request.method,
             request.raw_path,
             request.path,
-            (*(p for p in request.query if p[0] != "X-Amz-Signature"), ("X-Amz-Signature", signature)),
+            (
+                *(p for p in request.query if p[0] != "X-Amz-Signature"),
+                ("X-Amz-Signature", signature),
+            ),
             request.headers,
         )
     _verify(request)
@@ -578,8 +761,14 @@ def fuzz_sigv2_header(data: bytes) -> None:
     if fdp.ConsumeBool():
         headers["x-amz-date"] = _one_of(fdp, _HTTP_DATES, [",", " ", "GMT"])
     key = _one_of(fdp, [ACCESS_KEY, "", "AKIDOTHER"], [":", " "])
-    signature = _one_of(fdp, ["", "AAAAAAAAAAAAAAAAAAAAAAAAAAA=", "\u00e9"], ["=", "+", "/"])
-    header = f"AWS {key}:{signature}" if fdp.ConsumeIntInRange(0, 3) else "AWS " + _text(fdp, [":", " ", ACCESS_KEY], 6)
+    signature = _one_of(
+        fdp, ["", "AAAAAAAAAAAAAAAAAAAAAAAAAAA=", "\u00e9"], ["=", "+", "/"]
+    )
+    header = (
+        f"AWS {key}:{signature}"
+        if fdp.ConsumeIntInRange(0, 3)
+        else "AWS " + _text(fdp, [":", " ", ACCESS_KEY], 6)
+    )
     headers["authorization"] = header
     _verify(_request(fdp, headers, []))
 
@@ -591,7 +780,15 @@ def fuzz_sigv2_query(data: bytes) -> None:
     params = {
         "AWSAccessKeyId": [ACCESS_KEY, "AKIDOTHER"],
         "Signature": ["AAAAAAAAAAAAAAAAAAAAAAAAAAA=", "%2B"],
-        "Expires": ["1767229200", "0", "-1", "9" * 30, "1e9", "253402300800", "-" + "9" * 20],
+        "Expires": [
+            "1767229200",
+            "0",
+            "-1",
+            "9" * 30,
+            "1e9",
+            "253402300800",
+            "-" + "9" * 20,
+        ],
     }
     query = [
         (name, _one_of(fdp, values, ["0", "9", "-", "="]))
@@ -641,11 +838,23 @@ def _json_value(fdp: Provider, depth: int = 0) -> Any:
         return fdp.ConsumeRegularFloat()
     if kind in (4, 5):
         return fdp.PickValueInList(
-            [_NATIVE["known"], _NATIVE["part"], "0" * 96, "", "1h", "10", "owner", "-1", "1e9"]
+            [
+                _NATIVE["known"],
+                _NATIVE["part"],
+                "0" * 96,
+                "",
+                "1h",
+                "10",
+                "owner",
+                "-1",
+                "1e9",
+            ]
         )
     if kind in (6, 7):
         # JSON's \uXXXX escapes can name a lone surrogate: not Unicode text.
-        return _text(fdp, ["a", "\u00e9", "/", "..", "%", "\ud800", "\udfff"], 4, surrogates=True)
+        return _text(
+            fdp, ["a", "\u00e9", "/", "..", "%", "\ud800", "\udfff"], 4, surrogates=True
+        )
     if kind == 8:
         return [_json_value(fdp, depth + 1) for _ in range(fdp.ConsumeIntInRange(0, 3))]
     return {
@@ -659,7 +868,11 @@ def fuzz_native_json(data: bytes) -> None:
     """Native JSON bodies (refs, finish, owner) through the app: no 5xx, and
     every error the JSON {"code", "message"} shape."""
     fdp = Provider(data)
-    upload = _NATIVE["upload"] if fdp.ConsumeIntInRange(0, 3) else _text(fdp, ["x", "%2F"], 2)
+    upload = (
+        _NATIVE["upload"]
+        if fdp.ConsumeIntInRange(0, 3)
+        else _text(fdp, ["x", "%2F"], 2)
+    )
     method, path = fdp.PickValueInList(
         [
             ("PUT", "/v1/refs/{name}"),
@@ -688,9 +901,15 @@ def fuzz_native_json(data: bytes) -> None:
         for _ in range(fdp.ConsumeIntInRange(0, 2)):
             doc[_text(fdp, _JSON_KEYS, 2)] = _json_value(fdp)
         value: Any = doc if kind < 4 else _json_value(fdp)
-        body = json.dumps(value, ensure_ascii=fdp.ConsumeBool()).encode("utf-8", "surrogatepass")
-    headers = {"Content-Type": fdp.PickValueInList(["application/json", "text/plain", ""])}
-    result = _NATIVE["client"].simulate_request(method, path, headers=headers, body=body)
+        body = json.dumps(value, ensure_ascii=fdp.ConsumeBool()).encode(
+            "utf-8", "surrogatepass"
+        )
+    headers = {
+        "Content-Type": fdp.PickValueInList(["application/json", "text/plain", ""])
+    }
+    result = _NATIVE["client"].simulate_request(
+        method, path, headers=headers, body=body
+    )
     try:
         check_native(result, method)
     except AssertionError as exc:

@@ -44,7 +44,9 @@ def output(result: subprocess.CompletedProcess) -> str:
     """What the run printed (atheris prints a traceback to stdout, libFuzzer
     to stderr), less the list of modules instrumented."""
     text = result.stdout + result.stderr
-    return "\n".join(line for line in text.splitlines() if "INFO: Instrumenting" not in line)
+    return "\n".join(
+        line for line in text.splitlines() if "INFO: Instrumenting" not in line
+    )
 
 
 def tail(result: subprocess.CompletedProcess) -> str:
@@ -58,7 +60,9 @@ def test_a_bounded_session_finds_nothing(tmp_path, name):
         shutil.copytree(CORPUS / name, corpus)
     else:
         corpus.mkdir()
-    result = run(name, f"-runs={RUNS}", "-seed=1", f"-artifact_prefix={tmp_path}/", str(corpus))
+    result = run(
+        name, f"-runs={RUNS}", "-seed=1", f"-artifact_prefix={tmp_path}/", str(corpus)
+    )
     assert result.returncode == 0, tail(result)
     assert "Done" in result.stderr, tail(result)
 
@@ -75,5 +79,7 @@ def test_a_failing_target_fails_the_run(tmp_path):
 def test_the_runner_lists_every_target():
     result = run()
     assert result.returncode == 0, tail(result)
-    listed = [line.split()[0] for line in result.stdout.splitlines() if line.startswith("  ")]
+    listed = [
+        line.split()[0] for line in result.stdout.splitlines() if line.startswith("  ")
+    ]
     assert listed == list(TARGETS)

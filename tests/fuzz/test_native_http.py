@@ -49,7 +49,9 @@ nasty = st.lists(st.sampled_from(_PIECES), max_size=20).map("".join)
 segment = nasty.map(lambda text: quote(text, safe="/%"))
 numberish = st.one_of(
     st.integers(-(2**70), 2**70).map(str),
-    st.sampled_from(["", "1.5", "0x10", "1e9", "NaN", "-0", " 7", "inf", "999999999999999999999"]),
+    st.sampled_from(
+        ["", "1.5", "0x10", "1e9", "NaN", "-0", " 7", "inf", "999999999999999999999"]
+    ),
     nasty,
 )
 hashish = st.one_of(st.just(KNOWN), st.just(KNOWN.upper()), st.just("0" * 96), nasty)
@@ -71,26 +73,55 @@ PATHS = st.one_of(
 )
 QUERY = st.dictionaries(
     st.sampled_from(
-        ["hash", "size", "offset", "expires", "prefix", "after", "limit", "owner", "index"]
+        [
+            "hash",
+            "size",
+            "offset",
+            "expires",
+            "prefix",
+            "after",
+            "limit",
+            "owner",
+            "index",
+        ]
     ),
     st.one_of(numberish, hashish),
     max_size=4,
 )
 HEADERS = st.dictionaries(
     st.sampled_from(
-        ["Range", "If-Range", "If-None-Match", "If-Match", "If-Modified-Since",
-         "Content-Type", "Expect", "X-Blobstore-Hash"]
+        [
+            "Range",
+            "If-Range",
+            "If-None-Match",
+            "If-Match",
+            "If-Modified-Since",
+            "Content-Type",
+            "Expect",
+            "X-Blobstore-Hash",
+        ]
     ),
     st.one_of(
         nasty,
-        st.sampled_from(["bytes=0-", "bytes=-1", "bytes=5-2", "bytes=0-0,2-3",
-                         "bytes=99999999999999999999-", "*", "application/json"]),
+        st.sampled_from(
+            [
+                "bytes=0-",
+                "bytes=-1",
+                "bytes=5-2",
+                "bytes=0-0,2-3",
+                "bytes=99999999999999999999-",
+                "*",
+                "application/json",
+            ]
+        ),
     ),
     max_size=3,
 )
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | nasty,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(nasty, inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(nasty, inner, max_size=3)
+    ),
     max_leaves=8,
 )
 BODIES = st.one_of(
@@ -99,7 +130,9 @@ BODIES = st.one_of(
     st.builds(
         lambda h, extra: json.dumps({"hash": h, **extra}).encode(),
         hashish,
-        st.dictionaries(st.sampled_from(["hash", "parts", "size", "x"]), json_values, max_size=2),
+        st.dictionaries(
+            st.sampled_from(["hash", "parts", "size", "x"]), json_values, max_size=2
+        ),
     ),
     st.just(b'{"a":' * 2000),  # deep nesting
 )
@@ -130,14 +163,18 @@ def check(result: falcon.testing.Result, method: str) -> None:
     headers=HEADERS,
     body=BODIES,
 )
-def test_no_request_gets_a_5xx_or_a_shapeless_error(client, method, path, query, headers, body):
+def test_no_request_gets_a_5xx_or_a_shapeless_error(
+    client, method, path, query, headers, body
+):
     result = client.simulate_request(
         method, path, params=query, headers=headers, body=body
     )
     check(result, method)
 
 
-@pytest.mark.parametrize("path", ["/v1/refs/deep", "/v1/uploads/x/owner", "/v1/uploads/x/finish"])
+@pytest.mark.parametrize(
+    "path", ["/v1/refs/deep", "/v1/uploads/x/owner", "/v1/uploads/x/finish"]
+)
 def test_json_nested_too_deep_is_a_bad_request(client, path):
     """Found by the fuzzer: json.loads raised RecursionError, answered 500."""
     method = "POST" if path.endswith("/finish") else "PUT"

@@ -133,14 +133,25 @@ toml_values = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False),
     st.text(max_size=20),
     st.lists(st.one_of(st.integers(), st.text(max_size=5)), max_size=3),
-    st.lists(st.dictionaries(st.sampled_from(["token", "access", "access_key", "secret_key"]), st.text(max_size=20), max_size=3), max_size=2),
+    st.lists(
+        st.dictionaries(
+            st.sampled_from(["token", "access", "access_key", "secret_key"]),
+            st.text(max_size=20),
+            max_size=3,
+        ),
+        max_size=2,
+    ),
 )
 
 
 def toml_value(value) -> str:
     """*value* as TOML (JSON's scalars, strings and arrays are TOML's too)."""
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
+        return (
+            "{"
+            + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items())
+            + "}"
+        )
     if isinstance(value, list):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     return json.dumps(value)
@@ -155,10 +166,14 @@ def toml_value(value) -> str:
     ),
     st.data(),
 )
-def test_every_config_mistake_is_one_config_error_line(tmp_path_factory, sections, data):
+def test_every_config_mistake_is_one_config_error_line(
+    tmp_path_factory, sections, data
+):
     lines = []
     for section in sorted(sections):  # the top level ("") comes first
-        keys = data.draw(st.lists(st.sampled_from(SECTIONS[section]), max_size=3, unique=True))
+        keys = data.draw(
+            st.lists(st.sampled_from(SECTIONS[section]), max_size=3, unique=True)
+        )
         if section:
             lines.append(f"[{section}]")
         lines += [f"{key} = {toml_value(data.draw(toml_values))}" for key in keys]

@@ -50,15 +50,41 @@ numberish = st.one_of(
 UPLOAD = ["unset"]
 
 PATHS = st.sampled_from(
-    ["/", "/fuzz", "/fuzz/", "/fuzz/obj", "/fuzz/obj-mp", "/missing-bucket/k", "/Bad_Name"]
+    [
+        "/",
+        "/fuzz",
+        "/fuzz/",
+        "/fuzz/obj",
+        "/fuzz/obj-mp",
+        "/missing-bucket/k",
+        "/Bad_Name",
+    ]
 ) | st.builds(lambda k: "/fuzz/" + quote(k, safe="/%"), text)
 
 SUBRESOURCES = st.sampled_from(
     [
-        "uploads", "uploadId", "partNumber", "delete", "list-type", "continuation-token",
-        "encoding-type", "max-keys", "prefix", "delimiter", "acl", "location",
-        "versioning", "versions", "marker", "start-after", "max-uploads", "key-marker",
-        "upload-id-marker", "part-number-marker", "max-parts", "fetch-owner",
+        "uploads",
+        "uploadId",
+        "partNumber",
+        "delete",
+        "list-type",
+        "continuation-token",
+        "encoding-type",
+        "max-keys",
+        "prefix",
+        "delimiter",
+        "acl",
+        "location",
+        "versioning",
+        "versions",
+        "marker",
+        "start-after",
+        "max-uploads",
+        "key-marker",
+        "upload-id-marker",
+        "part-number-marker",
+        "max-parts",
+        "fetch-owner",
         "X-Amz-Expires",
     ]
 )
@@ -66,28 +92,64 @@ QUERY = st.dictionaries(
     SUBRESOURCES,
     st.one_of(numberish, st.just("url"), st.just("2"), st.builds(lambda: UPLOAD[0])),
     max_size=4,
-).map(lambda q: "&".join(f"{quote(k)}={quote(v, safe='')}" for k, v in sorted(q.items())))
+).map(
+    lambda q: "&".join(f"{quote(k)}={quote(v, safe='')}" for k, v in sorted(q.items()))
+)
 
 HEADER_NAMES = st.sampled_from(
     [
-        "Range", "x-amz-copy-source", "x-amz-copy-source-range", "Content-MD5",
-        "x-amz-checksum-crc32", "x-amz-checksum-crc32c", "x-amz-checksum-sha256",
-        "x-amz-checksum-sha1", "x-amz-sdk-checksum-algorithm", "x-amz-checksum-algorithm",
-        "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since",
-        "x-amz-copy-source-if-match", "x-amz-metadata-directive", "x-amz-meta-k",
-        "Expect", "Content-Type", "x-amz-acl", "x-amz-decoded-content-length",
-        "Content-Encoding", "x-amz-trailer", "Cache-Control", "x-amz-storage-class",
+        "Range",
+        "x-amz-copy-source",
+        "x-amz-copy-source-range",
+        "Content-MD5",
+        "x-amz-checksum-crc32",
+        "x-amz-checksum-crc32c",
+        "x-amz-checksum-sha256",
+        "x-amz-checksum-sha1",
+        "x-amz-sdk-checksum-algorithm",
+        "x-amz-checksum-algorithm",
+        "If-Match",
+        "If-None-Match",
+        "If-Modified-Since",
+        "If-Unmodified-Since",
+        "x-amz-copy-source-if-match",
+        "x-amz-metadata-directive",
+        "x-amz-meta-k",
+        "Expect",
+        "Content-Type",
+        "x-amz-acl",
+        "x-amz-decoded-content-length",
+        "Content-Encoding",
+        "x-amz-trailer",
+        "Cache-Control",
+        "x-amz-storage-class",
     ]
 )
 HEADER_VALUES = st.one_of(
     header_text,
     st.sampled_from(
         [
-            "bytes=0-0", "bytes=-1", "bytes=3-1", "bytes=0-1,4-5", "bytes=99999999999-",
-            "/fuzz/obj", "fuzz/obj?versionId=null", "/fuzz/missing", "%2Ffuzz%2Fobj",
-            "aws-chunked", "100-continue", "", "COPY", "REPLACE", "CRC32", "SHA256",
-            "x-amz-checksum-crc32", "Thu, 01 Jan 1970 00:00:00 GMT", "*",
-            base64.b64encode(b"\0" * 16).decode(), base64.b64encode(b"\0" * 4).decode(),
+            "bytes=0-0",
+            "bytes=-1",
+            "bytes=3-1",
+            "bytes=0-1,4-5",
+            "bytes=99999999999-",
+            "/fuzz/obj",
+            "fuzz/obj?versionId=null",
+            "/fuzz/missing",
+            "%2Ffuzz%2Fobj",
+            "aws-chunked",
+            "100-continue",
+            "",
+            "COPY",
+            "REPLACE",
+            "CRC32",
+            "SHA256",
+            "x-amz-checksum-crc32",
+            "Thu, 01 Jan 1970 00:00:00 GMT",
+            "*",
+            base64.b64encode(b"\0" * 16).decode(),
+            base64.b64encode(b"\0" * 4).decode(),
         ]
     ),
 )
@@ -117,14 +179,20 @@ XML_BODIES = st.one_of(
     st.lists(st.tuples(st.just("Part"), part), max_size=4).map(
         lambda c: _xml("CompleteMultipartUpload", c)
     ),
-    st.lists(st.tuples(st.sampled_from(["Object", "Quiet"]), key_entry), max_size=4).map(
-        lambda c: _xml("Delete", c)
-    ),
+    st.lists(
+        st.tuples(st.sampled_from(["Object", "Quiet"]), key_entry), max_size=4
+    ).map(lambda c: _xml("Delete", c)),
     text.map(
-        lambda r: _xml("CreateBucketConfiguration", [("LocationConstraint", [])])
-        .replace(b"<LocationConstraint />", f"<LocationConstraint>{r}</LocationConstraint>".encode("utf-8", "replace"))
+        lambda r: _xml(
+            "CreateBucketConfiguration", [("LocationConstraint", [])]
+        ).replace(
+            b"<LocationConstraint />",
+            f"<LocationConstraint>{r}</LocationConstraint>".encode("utf-8", "replace"),
+        )
     ),
-    st.integers(1, 20000).map(lambda n: b"<Delete>" + b"<Object>" * n),  # deep, unclosed
+    st.integers(1, 20000).map(
+        lambda n: b"<Delete>" + b"<Object>" * n
+    ),  # deep, unclosed
     st.just(
         b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa">'
         b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
@@ -156,7 +224,9 @@ def check(result, method: str) -> None:
     event(f"status {result.status_code}")
     # 501 NotImplemented is S3's documented answer to a feature not served
     # (conditional PUTs, as S3 itself answered before it had them).
-    implemented = result.status_code != 501 or b"<Code>NotImplemented<" in result.content
+    implemented = (
+        result.status_code != 501 or b"<Code>NotImplemented<" in result.content
+    )
     assert result.status_code < 500 or result.status_code == 501, result.text[:400]
     assert implemented, result.text[:400]
     if result.status_code >= 400 and method != "HEAD" and result.content:
@@ -174,7 +244,9 @@ def check(result, method: str) -> None:
     body=BODIES,
     payload=PAYLOADS,
 )
-def test_signed_requests_never_get_a_5xx(api, method, path, query, headers, body, payload):
+def test_signed_requests_never_get_a_5xx(
+    api, method, path, query, headers, body, payload
+):
     result = api.request(method, path, query, body, headers, payload=payload)
     check(result, method)
 
@@ -210,8 +282,10 @@ def test_aws_chunked_bodies_cut_or_framed_wrong_never_get_a_5xx(
 
 AUTH = st.one_of(
     st.builds(
-        lambda cred, heads, sig: f"AWS4-HMAC-SHA256 Credential={cred}, "
-        f"SignedHeaders={heads}, Signature={sig}",
+        lambda cred, heads, sig: (
+            f"AWS4-HMAC-SHA256 Credential={cred}, "
+            f"SignedHeaders={heads}, Signature={sig}"
+        ),
         st.one_of(
             header_text,
             st.just("AKIDEXAMPLE/20260101/us-east-1/s3/aws4_request"),
@@ -233,9 +307,17 @@ AUTH = st.one_of(
     date=st.one_of(header_text, st.just("20260101T000000Z")),
     presigned=st.dictionaries(
         st.sampled_from(
-            ["X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
-             "X-Amz-SignedHeaders", "X-Amz-Signature", "AWSAccessKeyId", "Signature",
-             "Expires"]
+            [
+                "X-Amz-Algorithm",
+                "X-Amz-Credential",
+                "X-Amz-Date",
+                "X-Amz-Expires",
+                "X-Amz-SignedHeaders",
+                "X-Amz-Signature",
+                "AWSAccessKeyId",
+                "Signature",
+                "Expires",
+            ]
         ),
         st.one_of(text, st.just("AWS4-HMAC-SHA256")),
         max_size=4,
@@ -243,7 +325,11 @@ AUTH = st.one_of(
 )
 def test_forged_credentials_never_get_a_5xx(api, method, path, auth, date, presigned):
     query = "&".join(f"{k}={quote(v, safe='')}" for k, v in presigned.items())
-    headers = {"Authorization": auth, "x-amz-date": date, "x-amz-content-sha256": "UNSIGNED-PAYLOAD"}
+    headers = {
+        "Authorization": auth,
+        "x-amz-date": date,
+        "x-amz-content-sha256": "UNSIGNED-PAYLOAD",
+    }
     result = api.request(method, path, query, b"", headers, sign=False)
     check(result, method)
     assert result.status_code in (400, 403, 404, 405, 411), result.text[:300]
@@ -251,7 +337,12 @@ def test_forged_credentials_never_get_a_5xx(api, method, path, auth, date, presi
 
 @pytest.mark.parametrize(
     ("key", "echoed"),
-    [("%01", "%01"), ("a%0Bb", "a%0Bb"), ("%7F%1F", "\x7f%1F"), ("%EF%BF%BE", "%EF%BF%BE")],
+    [
+        ("%01", "%01"),
+        ("a%0Bb", "a%0Bb"),
+        ("%7F%1F", "\x7f%1F"),
+        ("%EF%BF%BE", "%EF%BF%BE"),
+    ],
 )
 def test_an_error_naming_a_key_xml_cannot_carry_is_still_xml(api, key, echoed):
     """Found by the fuzzer: the NoSuchKey document echoed U+0001 raw, which

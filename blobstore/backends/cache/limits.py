@@ -21,6 +21,7 @@ __all__ = ["DEFAULT_MIN_FREE", "Limits", "parse_size"]
 #: Keep at least this much of the cache's filesystem free by default.
 DEFAULT_MIN_FREE = 1 << 30
 
+
 def parse_size(value: object, key: str) -> int:
     """A byte count (:func:`blobstore.units.parse_size`'s grammar).
 
