@@ -360,3 +360,95 @@ def test_a_part_cut_off_is_not_complete_and_can_be_sent_again(server):
     assert again.status_code == 200, again.text
     info = requests.get(f"{server.url}/v1/uploads/{upload}", timeout=10).json()
     assert info["parts"][0]["complete"] is True
+
+
+# -- kept-alive connections -------------------------------------------------------
+# A thread that answered a request serves the same connection's next one
+# itself while no other connection waits for a thread (api/worker.py).
+
+
+def read_response(sock: socket.socket, buffered: bytearray) -> tuple[int, bytes]:
+    """One response (status, body) off a kept-alive connection; bytes read
+    past it stay in *buffered*."""
+    while b"\r\n\r\n" not in buffered:
+        chunk = sock.recv(65536)
+        assert chunk, "the server closed the connection"
+        buffered += chunk
+    head, _, rest = bytes(buffered).partition(b"\r\n\r\n")
+    status, headers, _ = split(head + b"\r\n\r\n")
+    length = int(headers["content-length"])
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "the server closed the connection mid-body"
+        rest += chunk
+    buffered[:] = rest[length:]
+    assert headers.get("connection") != "close"
+    return status, rest[:length]
+
+
+HEALTH = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+def test_one_connection_serves_requests_back_to_back_pipelined_and_after_a_pause(
+    server,
+):
+    data = b"kept alive"
+    digest = hashlib.sha384(data).hexdigest()
+    put = (
+        f"PUT /v1/blobs/{digest} HTTP/1.1\r\nHost: x\r\n"
+        f"Content-Length: {len(data)}\r\n\r\n"
+    ).encode() + data
+    get = f"GET /v1/blobs/{digest} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    buffered = bytearray()
+    with connect(server) as sock:
+        sock.sendall(put)
+        assert read_response(sock, buffered)[0] in (200, 201)
+        for _ in range(200):
+            sock.sendall(get)
+            assert read_response(sock, buffered) == (200, data)
+        sock.sendall(get + HEALTH + get)  # three at once
+        assert read_response(sock, buffered) == (200, data)
+        assert read_response(sock, buffered)[0] == 200
+        assert read_response(sock, buffered) == (200, data)
+        time.sleep(0.5)  # far longer than a thread waits for the next request
+        sock.sendall(get)
+        assert read_response(sock, buffered) == (200, data)
+    assert buffered == b""
+
+
+def test_a_connection_sending_back_to_back_does_not_starve_another(server):
+    # The server has one thread. A client that never pauses gets it back
+    # after every request, yet a second connection is answered at once.
+    import threading
+
+    stop = threading.Event()
+    served = []
+
+    def busy() -> None:
+        buffered = bytearray()
+        with connect(server) as sock:
+            while not stop.is_set():
+                sock.sendall(HEALTH)
+                served.append(read_response(sock, buffered)[0])
+
+    hammer = threading.Thread(target=busy)
+    hammer.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(served) < 50 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(served) >= 50, "the busy client is not being served"
+        took = []
+        for _ in range(5):
+            start = time.monotonic()
+            reply = requests.get(f"{server.url}/healthz", timeout=10)
+            took.append(time.monotonic() - start)
+            assert reply.status_code == 200
+        during = len(served)
+        time.sleep(0.2)
+        assert len(served) > during, "the busy client stopped being served"
+    finally:
+        stop.set()
+        hammer.join(timeout=30)
+    assert set(served) == {200}
+    assert max(took) < 1.0, took  # not "after the busy client stops"
