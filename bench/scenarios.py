@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import limits as limits_mod
+from bench.clients import Endpoint
 from bench.clients import SmallResult
 from bench.clients import Transfer
 from bench.clients import cpu_seconds
@@ -551,6 +552,29 @@ def s3(run: Run) -> None:
 # -- small blobs ----------------------------------------------------------------------
 
 
+def _run_4k(
+    endpoint: Endpoint,
+    op: str,
+    style: str,
+    clients: int,
+    seconds: float,
+    keys: list[str],
+) -> SmallResult:
+    """4 KiB *op*s by *clients*: PUTs add the keys they wrote to *keys*,
+    GETs read the latest 2,000 of them."""
+    result = run_small(
+        endpoint,
+        op,
+        style,
+        size=4096,
+        clients=clients,
+        seconds=seconds,
+        keys=keys[-2000:] if op == "get" else None,
+    )
+    keys += result.keys
+    return result
+
+
 def _small_row(label: str, op: str, clients: int, result: Any) -> Row:
     return Row(
         label,
@@ -596,17 +620,8 @@ def small(run: Run) -> None:
             for clients in run.options.small_concurrency:
                 for style, (label, endpoint) in styles.items():
                     cpu_before = service.cpu_seconds()
-                    result = run_small(
-                        endpoint,
-                        op,
-                        style,
-                        size=4096,
-                        clients=clients,
-                        seconds=seconds,
-                        keys=keys[style][-2000:] if op == "get" else None,
-                    )
+                    result = _run_4k(endpoint, op, style, clients, seconds, keys[style])
                     server = (service.cpu_seconds() - cpu_before) / max(result.ops, 1)
-                    keys[style] += result.keys
                     row = _small_row(label, op.upper(), clients, result)
                     row.note = f"server CPU {server * 1e3:.2f} ms/op"
                     rows.append((style, f"{op}.{clients}", row))
@@ -655,16 +670,14 @@ def _small_versus_swift(run: Run, peer: Swift) -> None:
             best: dict[str, SmallResult] = {}
             for _ in range(rounds):
                 for who, (endpoint, style) in sides.items():
-                    result = run_small(
+                    result = _run_4k(
                         endpoint,
                         op,
                         style,
-                        size=4096,
-                        clients=clients,
-                        seconds=run.options.small_seconds,
-                        keys=keys[who][-2000:] if op == "get" else None,
+                        clients,
+                        run.options.small_seconds,
+                        keys[who],
                     )
-                    keys[who] += result.keys
                     if who not in best or result.ops_per_s > best[who].ops_per_s:
                         best[who] = result
             ours, theirs = best["blobstore"], best["swift"]

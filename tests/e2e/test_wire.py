@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
+import threading
 import time
 from urllib.parse import urlsplit
 
@@ -419,8 +420,6 @@ def test_one_connection_serves_requests_back_to_back_pipelined_and_after_a_pause
 def test_a_connection_sending_back_to_back_does_not_starve_another(server):
     # The server has one thread. A client that never pauses gets it back
     # after every request, yet a second connection is answered at once.
-    import threading
-
     stop = threading.Event()
     served = []
 
